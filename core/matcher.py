@@ -1,0 +1,255 @@
+"""Free-text question -> what the user wants (kind, roles, topic, entry, confidence).
+
+How a question flows:
+1. ``clean_question`` normalises it; ``RoleFinder`` takes the role names out (the role is its own slot).
+2. The rest of the question is compared with every phrasing in the knowledge base (entries, shared topic
+   phrasings, and labelled examples of legal-advice requests, out-of-scope questions, quiz and help).
+3. The decision favours safety: a question that looks like a request for legal advice is declined even
+   when it also looks a bit like a career question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .kb_model import Entry, KnowledgeBase, Topic
+from .role_finder import RoleFinder
+from .similarity import STOP_WORDS, SimilarityIndex, expand_chat
+from .text import clean_question
+
+
+class Kind(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    QUIZ = "quiz"
+    HELP = "help"
+    LEGAL_ADVICE = "legal_advice"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    """What the conversation was about, so "and the pay?" can be understood."""
+
+    roles: tuple[str, ...] = ()
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: Kind
+    roles: tuple[str, ...] = ()
+    topic: Topic | None = None
+    entry_id: str | None = None
+    confidence: float = 0.0
+    suggestions: tuple[str, ...] = ()
+    """Entry ids offered as "did you mean" when confidence is low."""
+    entries: tuple[str, ...] = ()
+    """Every entry the answer should show (several when a question names several roles)."""
+    truncated: bool = False
+    used_context: bool = False
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds, tuned on the dev split of tests/data/questions.yaml (never on the test split)."""
+
+    answer: float = 0.30
+    suggest: float = 0.18
+    legal: float = 0.34
+    legal_margin: float = 0.04
+    intent: float = 0.45
+    out_of_scope: float = 0.30
+    role_bonus: float = 0.12
+    role_match: float = 0.15
+    role_mismatch: float = 0.35
+    weak_topic: float = 0.30
+    general_margin: float = 0.03
+
+
+_FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
+_ENTRY = "e:"
+_TOPIC = "t:"
+_INTENT = "i:"
+
+
+@dataclass
+class _Scores:
+    entry: dict[str, float] = field(default_factory=dict)
+    topic: dict[str, float] = field(default_factory=dict)
+    intent: dict[str, float] = field(default_factory=dict)
+
+    def career(self) -> float:
+        return max([*self.entry.values(), *self.topic.values(), 0.0])
+
+
+class Matcher:
+    def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None) -> None:
+        self.kb = kb
+        self.thresholds = thresholds or Thresholds()
+        self.roles = RoleFinder(kb.roles)
+        self._all_roles = tuple(kb.role_ids())
+        self._entries = {entry.id: entry for entry in kb.entries}
+        documents: list[tuple[str, str]] = []
+        for entry in kb.entries:
+            for text in (entry.question, *entry.phrasings):
+                documents.append((_ENTRY + entry.id, self.roles.strip_names(text)))
+        for topic in kb.topics:
+            for text in topic.phrasings:
+                documents.append((_TOPIC + topic.topic.value, self.roles.strip_names(text)))
+        for intent in ("legal_advice", "out_of_scope", "quiz", "help"):
+            for text in getattr(kb.intents, intent):
+                documents.append((_INTENT + intent, self.roles.strip_names(text)))
+        self.index = SimilarityIndex(documents)
+
+    # -- scoring -----------------------------------------------------------------------------------------
+
+    def _score(self, rest: str) -> _Scores:
+        scores = _Scores()
+        for label, neighbour in self.index.best_by_label(rest).items():
+            kind, name = label[:2], label[2:]
+            target = {_ENTRY: scores.entry, _TOPIC: scores.topic, _INTENT: scores.intent}[kind]
+            target[name] = neighbour.score
+        return scores
+
+    def _role_term(self, entry: Entry, roles: tuple[str, ...]) -> float:
+        if not roles:
+            return 0.0
+        wanted, covered = set(roles), set(entry.roles)
+        overlap = len(wanted & covered)
+        if overlap == 0:
+            return -self.thresholds.role_mismatch
+        return self.thresholds.role_match * overlap / len(wanted | covered)
+
+    def _entry_score(self, entry: Entry, scores: _Scores, roles: tuple[str, ...]) -> float:
+        own = scores.entry.get(entry.id, 0.0)
+        shared = scores.topic.get(entry.topic.value, 0.0)
+        return max(own, shared) + self._role_term(entry, roles)
+
+    # -- decision ----------------------------------------------------------------------------------------
+
+    def match(self, question: str | None, context: ConversationContext | None = None) -> Match:
+        context = context or ConversationContext()
+        cleaned = clean_question(question)
+        if not cleaned.text:
+            return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
+        finding = self.roles.find(cleaned.text)
+        content_words = [w for w in expand_chat(finding.rest.split()) if w not in STOP_WORDS]
+        scores = self._score(finding.rest)
+        t = self.thresholds
+        roles = finding.roles
+        follow_up = bool(context.roles or context.topic) and (
+            len(content_words) <= 4 or cleaned.text.startswith(_FOLLOW_UP_OPENERS)
+        )
+
+        career = scores.career() + (t.role_bonus if roles else 0.0)
+        legal = scores.intent.get("legal_advice", 0.0)
+        out_of_scope = scores.intent.get("out_of_scope", 0.0)
+        quiz = scores.intent.get("quiz", 0.0)
+        help_score = scores.intent.get("help", 0.0)
+
+        def non_answer(kind: Kind, confidence: float) -> Match:
+            return Match(kind, confidence=round(min(max(confidence, 0.0), 1.0), 3), truncated=cleaned.truncated)
+
+        if legal >= t.legal and legal >= career - t.legal_margin:
+            return non_answer(Kind.LEGAL_ADVICE, legal)
+        if quiz >= t.intent and quiz >= max(career, help_score, out_of_scope):
+            return non_answer(Kind.QUIZ, quiz)
+        if help_score >= t.intent and help_score >= max(career, out_of_scope):
+            return non_answer(Kind.HELP, help_score)
+        if out_of_scope >= t.out_of_scope and out_of_scope > career:
+            return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
+
+        used_context = False
+        if not roles and follow_up and context.roles:
+            roles = context.roles
+            used_context = True
+        if roles and not content_words:
+            # Just a role name ("paralegal?", "what about legal secs"): continue the topic or give the overview.
+            topic = Topic(context.topic) if follow_up and context.topic else Topic.OVERVIEW
+            return self._answer_for(roles, topic, None, 1.0 if finding.roles else 0.8, cleaned.truncated, used_context)
+
+        ranked = sorted(self.kb.entries, key=lambda e: self._entry_score(e, scores, roles), reverse=True)
+        best = ranked[0]
+        best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
+        if roles and best_score < t.weak_topic and follow_up and context.topic and finding.roles:
+            return self._answer_for(roles, Topic(context.topic), None, 0.6, cleaned.truncated, used_context)
+        effective = best_score + (t.role_bonus if roles else 0.0)
+        if effective < t.answer:
+            suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
+            return Match(
+                Kind.OUT_OF_SCOPE,
+                confidence=round(max(best_score, 0.0), 3),
+                suggestions=suggestions,
+                truncated=cleaned.truncated,
+            )
+
+        if not roles:
+            return self._roleless(best, scores, cleaned.truncated)
+        return self._answer_for(roles, best.topic, best, min(effective, 1.0), cleaned.truncated, used_context)
+
+    def _roleless(self, best: Entry, scores: _Scores, truncated: bool) -> Match:
+        """No role named and none in context: answer general entries, ask which role for role-specific ones."""
+        topic_score = scores.topic.get(best.topic.value, 0.0)
+        general = [e for e in self.kb.entries if set(e.roles) == set(self._all_roles)]
+        general.sort(key=lambda e: scores.entry.get(e.id, 0.0), reverse=True)
+        confidence = max(scores.entry.get(best.id, 0.0), topic_score)
+        if general:
+            top = general[0]
+            own = scores.entry.get(top.id, 0.0)
+            if own >= self.thresholds.answer and own >= confidence - self.thresholds.general_margin:
+                return Match(
+                    Kind.ANSWER,
+                    self._all_roles,
+                    top.topic,
+                    top.id,
+                    round(min(own, 1.0), 3),
+                    entries=(top.id,),
+                    truncated=truncated,
+                )
+        return Match(Kind.CLARIFY, (), best.topic, None, round(min(confidence, 1.0), 3), truncated=truncated)
+
+    def _answer_for(
+        self,
+        roles: tuple[str, ...],
+        topic: Topic,
+        best: Entry | None,
+        confidence: float,
+        truncated: bool,
+        used_context: bool,
+    ) -> Match:
+        entries = self.entries_for(roles, topic, best)
+        if not entries:
+            return Match(Kind.CLARIFY, (), topic, None, round(confidence, 3), truncated=truncated)
+        return Match(
+            Kind.ANSWER,
+            roles,
+            topic,
+            entries[0],
+            round(max(min(confidence, 1.0), 0.0), 3),
+            entries=tuple(entries),
+            truncated=truncated,
+            used_context=used_context,
+        )
+
+    def entries_for(self, roles: tuple[str, ...], topic: Topic, best: Entry | None = None) -> list[str]:
+        """The entries that answer ``topic`` for ``roles``: one covering them all, else one per role."""
+        wanted = set(roles)
+        covers = best is not None and best.topic == topic and set(best.roles) >= wanted
+        if best is not None and covers and (set(best.roles) == wanted or len(wanted) == 1):
+            return [best.id]
+        same_topic = [e for e in self.kb.entries if e.topic == topic]
+        exact = [e for e in same_topic if set(e.roles) == wanted]
+        if exact:
+            return [exact[0].id]
+        chosen: list[str] = []
+        for role in roles:
+            single = [e for e in same_topic if e.roles == [role]]
+            if single:
+                chosen.append(single[0].id)
+        if chosen:
+            return chosen
+        covering = [e for e in same_topic if wanted & set(e.roles)]
+        covering.sort(key=lambda e: len(set(e.roles) ^ wanted))
+        return [covering[0].id] if covering else []

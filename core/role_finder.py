@@ -1,0 +1,130 @@
+"""Finding which roles a question names, forgiving typos, and removing those names from the question.
+
+The role is a separate slot: "how much do paras make" is matched as role={paralegal} + topic text
+"how much do make", so every role shares the same topic phrasings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .kb_model import Role
+from .text import edit_distance_at_most, words
+
+# Phrases that mean "all the roles you cover".
+GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("all", "three"),
+    ("all", "3"),
+    ("the", "three"),
+    ("these", "three"),
+    ("these", "jobs"),
+    ("these", "roles"),
+    ("these", "careers"),
+    ("those", "jobs"),
+    ("those", "roles"),
+    ("these", "positions"),
+    ("each", "role"),
+    ("each", "job"),
+    ("which", "role"),
+    ("which", "job"),
+    ("which", "career"),
+    ("the", "roles"),
+    ("the", "jobs"),
+    ("legal", "support", "roles"),
+    ("legal", "support", "jobs"),
+    ("legal", "support", "careers"),
+    ("legal", "support"),
+)
+
+
+def _fuzzy_budget(token: str) -> int:
+    # Short alias words ("para", "sec", "legal") must match exactly: "paras" is one edit from "parts".
+    if len(token) >= 8:
+        return 2
+    if len(token) >= 6:
+        return 1
+    return 0
+
+
+def _token_matches(alias_token: str, word: str) -> bool:
+    if alias_token == word:
+        return True
+    budget = _fuzzy_budget(alias_token)
+    return budget > 0 and word[:1] == alias_token[:1] and edit_distance_at_most(alias_token, word, budget)
+
+
+@dataclass(frozen=True)
+class RoleMention:
+    role_id: str | None  # None for a group phrase such as "all three"
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RoleFinding:
+    roles: tuple[str, ...]
+    """Role ids in order of first mention; every role when the question says "all three"."""
+    rest: str
+    """The question's words without role names (what the topic is matched on)."""
+    words: tuple[str, ...]
+    named_group: bool
+
+
+class RoleFinder:
+    def __init__(self, roles: list[Role]) -> None:
+        self._role_ids = [role.id for role in roles]
+        patterns: list[tuple[tuple[str, ...], str | None]] = []
+        for role in roles:
+            for alias in {role.name, role.plural, *role.aliases}:
+                tokens = tuple(words(alias.casefold()))
+                if tokens:
+                    patterns.append((tokens, role.id))
+            for friend in role.false_friends:
+                tokens = tuple(words(friend.casefold()))
+                if tokens:
+                    patterns.append((tokens, "__false_friend__"))
+        # Longest first so "legal secretary" wins over "secretary", and false friends over aliases.
+        patterns.sort(key=lambda item: (-len(item[0]), item[1] != "__false_friend__"))
+        self._patterns = patterns
+
+    def strip_names(self, text: str) -> str:
+        """The text without role names: used on knowledge-base phrasings so both sides match alike."""
+        return self.find(text).rest
+
+    def find(self, text: str) -> RoleFinding:
+        tokens = words(text)
+        mentions: list[RoleMention] = []
+        consumed = [False] * len(tokens)
+        i = 0
+        while i < len(tokens):
+            match = self._match_at(tokens, i)
+            if match is None:
+                i += 1
+                continue
+            length, role_id = match
+            for k in range(i, i + length):
+                consumed[k] = role_id != "__false_friend__"
+            if role_id != "__false_friend__":
+                mentions.append(RoleMention(role_id, i, i + length))
+            i += length
+
+        named_group = any(
+            tuple(tokens[i : i + len(phrase)]) == phrase for i in range(len(tokens)) for phrase in GROUP_PHRASES
+        )
+        roles: list[str] = []
+        for mention in mentions:
+            if mention.role_id and mention.role_id not in roles:
+                roles.append(mention.role_id)
+        if named_group and not roles:
+            roles = list(self._role_ids)
+        rest = " ".join(tok for tok, used in zip(tokens, consumed, strict=True) if not used)
+        return RoleFinding(tuple(roles), rest, tuple(tokens), named_group)
+
+    def _match_at(self, tokens: list[str], start: int) -> tuple[int, str] | None:
+        for pattern, role_id in self._patterns:
+            end = start + len(pattern)
+            if end > len(tokens):
+                continue
+            if all(_token_matches(p, t) for p, t in zip(pattern, tokens[start:end], strict=True)):
+                return len(pattern), role_id
+        return None

@@ -1,0 +1,211 @@
+"""A small TF-IDF nearest-neighbour index over words, word pairs and character n-grams.
+
+Pure Python on purpose: the default install stays light, and with a few thousand short phrasings a query
+costs well under a millisecond or two. Character n-grams make "salery" close to "salary"; word pairs keep
+"give legal advice" apart from "legal advice jobs".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+
+from .text import words
+
+# Chat spellings mapped to the words our phrasings use. Kept tiny and generic: domain synonyms belong in
+# the knowledge base as phrasings, where staff can see and edit them.
+CHAT_SPELLINGS: dict[str, str] = {
+    "u": "you",
+    "ya": "you",
+    "r": "are",
+    "ur": "your",
+    "wat": "what",
+    "wut": "what",
+    "wht": "what",
+    "hw": "how",
+    "abt": "about",
+    "bc": "because",
+    "cuz": "because",
+    "tho": "though",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ppl": "people",
+    "yr": "year",
+    "yrs": "years",
+    "hr": "hour",
+    "hrs": "hours",
+    "k": "thousand",
+    "w": "with",
+    "wanna": "want",
+    "gonna": "going",
+    "gotta": "got",
+    "dont": "do not",
+    "doesnt": "does not",
+    "cant": "can not",
+    "cannot": "can not",
+    "whats": "what is",
+    "im": "i am",
+    "ive": "i have",
+    "isnt": "is not",
+    "idk": "i do not know",
+    "rn": "right now",
+    "n": "and",
+    "da": "the",
+    "teh": "the",
+    "b4": "before",
+    "2": "to",
+    "4": "for",
+    "edu": "education",
+}
+
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "am",
+        "be",
+        "to",
+        "of",
+        "and",
+        "or",
+        "in",
+        "on",
+        "for",
+        "it",
+        "its",
+        "do",
+        "does",
+        "did",
+        "i",
+        "you",
+        "me",
+        "my",
+        "we",
+        "they",
+        "them",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "how",
+        "so",
+        "just",
+        "like",
+        "really",
+        "about",
+        "can",
+        "could",
+        "would",
+        "should",
+        "as",
+        "at",
+        "by",
+        "with",
+    ]
+)
+
+
+def stem(word: str) -> str:
+    """A deliberately light stemmer: plural and verb endings only, so 'salaries' meets 'salary'."""
+    for suffix, replacement in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "es" and not word.endswith(("ches", "shes", "sses", "xes")):
+                return word[:-1]
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            return word[: len(word) - len(suffix)] + replacement
+    return word
+
+
+def expand_chat(tokens: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        out.extend(CHAT_SPELLINGS.get(token, token).split())
+    return out
+
+
+def features(text: str) -> Counter[str]:
+    tokens = expand_chat(words(text))
+    stems = [stem(t) for t in tokens]
+    counts: Counter[str] = Counter()
+    content = [s for s, t in zip(stems, tokens, strict=True) if t not in STOP_WORDS]
+    for s in content:
+        counts["w:" + s] += 1
+    for a, b in pairwise(stems):
+        if a in STOP_WORDS and b in STOP_WORDS:
+            continue
+        counts[f"b:{a}_{b}"] += 1
+    for token in tokens:
+        if token in STOP_WORDS or len(token) < 3:
+            continue
+        padded = f" {token} "
+        for n in (3, 4, 5):
+            for i in range(len(padded) - n + 1):
+                counts["c:" + padded[i : i + n]] += 1
+    return counts
+
+
+_KIND_WEIGHT = {"w": 1.0, "b": 0.8, "c": 0.35}
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    label: str
+    score: float
+    doc: int
+
+
+class SimilarityIndex:
+    """Documents are (label, text) pairs; ``best_by_label`` returns each label's best cosine score."""
+
+    def __init__(self, documents: list[tuple[str, str]]) -> None:
+        self.labels = [label for label, _ in documents]
+        self.texts = [text for _, text in documents]
+        raw = [features(text) for _, text in documents]
+        doc_freq: Counter[str] = Counter()
+        for counts in raw:
+            doc_freq.update(counts.keys())
+        total = max(len(raw), 1)
+        self._idf = {f: math.log((1 + total) / (1 + df)) + 1.0 for f, df in doc_freq.items()}
+        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for doc_id, counts in enumerate(raw):
+            for feature, weight in self._weights(counts).items():
+                self._postings[feature].append((doc_id, weight))
+
+    def _weights(self, counts: Counter[str]) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for feature, count in counts.items():
+            idf = self._idf.get(feature)
+            if idf is None:
+                continue
+            weights[feature] = (1.0 + math.log(count)) * idf * _KIND_WEIGHT[feature[0]]
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        if norm == 0:
+            return {}
+        return {f: w / norm for f, w in weights.items()}
+
+    def scores(self, text: str) -> dict[int, float]:
+        query = self._weights(features(text))
+        totals: dict[int, float] = defaultdict(float)
+        for feature, q_weight in query.items():
+            for doc_id, d_weight in self._postings.get(feature, ()):
+                totals[doc_id] += q_weight * d_weight
+        return totals
+
+    def best_by_label(self, text: str) -> dict[str, Neighbour]:
+        best: dict[str, Neighbour] = {}
+        for doc_id, score in self.scores(text).items():
+            label = self.labels[doc_id]
+            current = best.get(label)
+            if current is None or score > current.score:
+                best[label] = Neighbour(label, score, doc_id)
+        return best

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.advisor import Advisor
+from core.kb_loader import load_knowledge_base
+from core.kb_model import KnowledgeBase
+from core.sessions import MemorySessionStore
+
+REPO = Path(__file__).resolve().parent.parent
+KNOWLEDGE = REPO / "knowledge"
+QUESTIONS = REPO / "tests" / "data" / "questions.yaml"
+
+
+@pytest.fixture(scope="session")
+def kb() -> KnowledgeBase:
+    return load_knowledge_base(KNOWLEDGE)
+
+
+@pytest.fixture
+def advisor(kb: KnowledgeBase) -> Advisor:
+    return Advisor(kb, MemorySessionStore())
+
+
+@pytest.fixture
+def kb_copy(tmp_path: Path) -> Path:
+    """A private copy of the real knowledge base that a test may break."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target, ignore=shutil.ignore_patterns("*.md"))
+    return target
