@@ -47,7 +47,7 @@ def test_real_knowledge_base_is_clean(capsys):
 def test_unknown_topic_is_reported_with_file_and_line(kb_copy):
     write(kb_copy, "extra.yaml", ENTRY.format(id="x_one", role="paralegal", topic="salary", source=any_source(kb_copy)))
     found = problems_of(kb_copy)
-    assert any(p.startswith("knowledge/entries/extra.yaml:5:") and "unknown value 'salary'" in p for p in found), found
+    assert any(p.startswith("knowledge/entries/extra.yaml:4:") and "unknown value 'salary'" in p for p in found), found
 
 
 def test_duplicate_entry_id_names_both_places(kb_copy):
@@ -66,7 +66,7 @@ def test_unknown_source_and_missing_sources(kb_copy):
     text = ENTRY.format(id="x_nosrc", role="paralegal", topic="pay", source="").replace("    sources: []\n", "")
     write(kb_copy, "b.yaml", text)
     found = problems_of(kb_copy)
-    assert any(p.startswith("knowledge/entries/a.yaml:9:") and "unknown source 'no_such_source'" in p for p in found)
+    assert any(p.startswith("knowledge/entries/a.yaml:8:") and "unknown source 'no_such_source'" in p for p in found)
     assert any(p.startswith("knowledge/entries/b.yaml:2:") and "missing required field 'sources'" in p for p in found)
 
 
@@ -94,7 +94,7 @@ def test_unknown_field_typo_is_reported(kb_copy):
     text = ENTRY.format(id="x_typo", role="paralegal", topic="pay", source=any_source(kb_copy))
     write(kb_copy, "typo.yaml", text.replace("    answer:", "    anwser:"))
     found = problems_of(kb_copy)
-    assert any(p.startswith("knowledge/entries/typo.yaml:8:") and "unknown field 'anwser'" in p for p in found), found
+    assert any(p.startswith("knowledge/entries/typo.yaml:7:") and "unknown field 'anwser'" in p for p in found), found
 
 
 def test_cli_exit_code_and_report(kb_copy, capsys):

@@ -1,0 +1,102 @@
+"""The Advisor on real questions: answers with sources, follow-ups, clarification, declines, bad input."""
+
+from __future__ import annotations
+
+from core.advisor import Advisor
+from core.reply import Command, ReplyKind, Request
+from core.sessions import MemorySessionStore, SessionStoreError
+
+
+def req(text=None, **kwargs) -> Request:
+    return Request("test", "w1", kwargs.pop("user", "u1"), text=text, **kwargs)
+
+
+async def test_answer_has_sources_and_related_buttons(advisor: Advisor):
+    reply = await advisor.handle(req("how much do paralegals make"))
+    assert reply.kind is ReplyKind.ANSWER
+    assert reply.meta["roles"] == ["paralegal"] and reply.meta["topic"] == "pay"
+    assert reply.sources and all(s.url.startswith("http") and s.as_of for s in reply.sources)
+    assert "20" in reply.sections[0].text  # pay answers name the year of the figure
+    assert any(c.action.startswith("role:paralegal:") for c in reply.choices)
+
+
+async def test_follow_up_uses_conversation_context(advisor: Advisor):
+    await advisor.handle(req("tell me about being a paralegal"))
+    reply = await advisor.handle(req("and the pay?"))
+    assert reply.meta["roles"] == ["paralegal"] and reply.meta["topic"] == "pay"
+    switched = await advisor.handle(req("what about legal secretaries"))
+    assert switched.meta["roles"] == ["legal_secretary"] and switched.meta["topic"] == "pay"
+
+
+async def test_role_less_question_asks_which_role_then_answers(advisor: Advisor, kb):
+    reply = await advisor.handle(req("how much do they make?", user="fresh"))
+    assert reply.kind is ReplyKind.CLARIFY
+    assert [c.label for c in reply.choices] == [r.name for r in kb.roles]
+    picked = await advisor.handle(req(action=reply.choices[0].action, user="fresh"))
+    assert picked.kind is ReplyKind.ANSWER and "pay" in picked.choices[0].action or picked.sources
+
+
+async def test_legal_advice_is_declined_with_where_to_get_help(advisor: Advisor):
+    reply = await advisor.handle(req("my landlord is keeping my deposit, should i sue him?"))
+    assert reply.kind is ReplyKind.LEGAL_ADVICE
+    text = reply.plain_text().lower()
+    assert "unauthorized practice of law" in text and "lawyer" in text
+    assert reply.sources and reply.ephemeral
+
+
+async def test_compare_and_roles_commands(advisor: Advisor, kb):
+    reply = await advisor.handle(req("paralegal legal secretary", command=Command.COMPARE))
+    assert reply.kind is ReplyKind.ANSWER and reply.meta["topic"] == "comparison" and reply.sources
+    unclear = await advisor.handle(req("paralegal", command=Command.COMPARE))
+    assert unclear.kind is ReplyKind.CLARIFY and len(unclear.choices) == 3
+    pair = await advisor.handle(req(action=unclear.choices[0].action))
+    assert pair.kind is ReplyKind.ANSWER
+    roles = await advisor.handle(req(command=Command.ROLES))
+    assert [s.heading for s in roles.sections] == [r.name for r in kb.roles]
+
+
+async def test_empty_text_shows_help(advisor: Advisor):
+    for text in ["", "   ", None, "\u200b\u200b", "\x00\x07"]:
+        reply = await advisor.handle(req(text, command=Command.ASK))
+        assert reply.kind is ReplyKind.HELP, repr(text)
+
+
+async def test_100kb_message_gets_an_answer_and_a_note(advisor: Advisor):
+    text = "how much do paralegals make " + "blah " * 20_000
+    assert len(text) > 100_000
+    reply = await advisor.handle(req(text))
+    assert reply.kind is not ReplyKind.ERROR
+    assert reply.note and "beginning" in reply.note
+
+
+async def test_control_characters_and_odd_unicode(advisor: Advisor):
+    weird = "what do\u0000 para\u200blegals\u202e do\u0007 all day 🤔 ＰＡＲＡＬＥＧＡＬ"
+    reply = await advisor.handle(req(weird))
+    assert reply.kind is not ReplyKind.ERROR
+    for text in ["<!channel> <@U123> hi", "‮‭", "🙂" * 500, "*bold* _it_ `code`", "\r\n\t"]:
+        assert (await advisor.handle(req(text))).kind is not ReplyKind.ERROR
+
+
+class BrokenStore(MemorySessionStore):
+    """Stands in for a session database that has gone away."""
+
+    async def load(self, key):
+        raise SessionStoreError("database is locked")
+
+    async def update(self, key, mutate):
+        raise SessionStoreError("database is locked")
+
+
+async def test_store_failure_gives_friendly_error(kb):
+    advisor = Advisor(kb, BrokenStore())
+    reply = await advisor.handle(req("what does a paralegal do"))
+    assert reply.kind is ReplyKind.ERROR
+    assert "try again" in reply.plain_text().lower()
+    assert "Traceback" not in reply.plain_text()
+
+
+async def test_forget_removes_the_session(advisor: Advisor):
+    await advisor.handle(req("what does a paralegal do"))
+    assert len(advisor.store) == 1
+    reply = await advisor.handle(req(command=Command.FORGET))
+    assert reply.kind is ReplyKind.NOTICE and len(advisor.store) == 0

@@ -1,0 +1,45 @@
+"""Answer quality on the labelled question set (tests/data/questions.yaml).
+
+Targets are asserted on the frozen `test` split, which nobody tunes on; the `dev` split is what thresholds
+and phrasings are tuned against. `advisor eval tests/data/questions.yaml` prints the full report.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.advisor import Advisor
+from core.evaluation import EvalReport, evaluate, load_questions
+from core.sessions import MemorySessionStore
+from tests.conftest import QUESTIONS
+
+
+@pytest.fixture(scope="module")
+def reports(kb) -> dict[str, EvalReport]:
+    import asyncio
+
+    result = {}
+    for split in ("dev", "test"):
+        advisor = Advisor(kb, MemorySessionStore())
+        result[split] = asyncio.run(evaluate(advisor, load_questions(QUESTIONS, split)))
+    return result
+
+
+def test_question_set_is_big_enough():
+    items = load_questions(QUESTIONS)
+    kinds = [i.kind for i in items]
+    assert sum(k in ("answer", "clarify") for k in kinds) >= 400
+    assert kinds.count("out_of_scope") >= 100
+    assert kinds.count("legal_advice") >= 100
+    assert sum("legal_words" in i.tags and i.kind == "answer" for i in items) >= 60
+
+
+@pytest.mark.parametrize("split", ["test", "dev"])
+def test_targets(reports, split):
+    report = reports[split]
+    print(f"\n[{split}]\n" + "\n".join(report.summary_lines()))
+    assert report.legal_answered == 0
+    assert report.legal_declined >= 0.95
+    assert report.out_of_scope_declined >= 0.95
+    assert report.legal_words_declined <= 0.05
+    assert report.in_scope_accuracy >= 0.93
