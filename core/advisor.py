@@ -17,6 +17,7 @@ from .kb_model import TOPIC_LABELS, Entry, KnowledgeBase, Topic
 from .matcher import ConversationContext, Kind, Match, Matcher
 from .misses import MissLog
 from .quiz import Outcome, QuizEngine, QuizState, text_bar
+from .rate_limit import RateLimiter, RequestKind
 from .reply import Choice, ChoiceStyle, Command, Progress, Reply, ReplyKind, Request, Section, SourceRef
 from .sessions import Session, SessionKey, SessionStore, SessionStoreError
 from .text import clean_question
@@ -59,11 +60,13 @@ class Advisor:
         store: SessionStore,
         misses: MissLog | None = None,
         observer: Callable[[Request, Reply, float], None] | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.knowledge = LoadedKnowledge.build(kb)
         self.store = store
         self.misses = misses
         self._observer = observer
+        self.rate_limiter = rate_limiter
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -77,7 +80,7 @@ class Advisor:
         started = time.perf_counter()
         knowledge = self.knowledge
         try:
-            reply = await self._dispatch(knowledge, request)
+            reply = self._throttled(knowledge, request) or await self._dispatch(knowledge, request)
         except SessionStoreError as exc:
             log.warning("session store unavailable for %s/%s: %s", request.platform, request.user, exc)
             reply = self._error(knowledge, "store_error")
@@ -97,6 +100,22 @@ class Advisor:
             except Exception:
                 log.exception("observer failed")
         return reply
+
+    def _throttled(self, k: LoadedKnowledge, request: Request) -> Reply | None:
+        """The slow-down notice when this user is over their rate; checked before any matching or store work."""
+        if self.rate_limiter is None:
+            return None
+        kind = RequestKind.CLICK if request.action else RequestKind.MESSAGE
+        decision = self.rate_limiter.check(request.platform, request.workspace, request.user, kind)
+        if decision.allowed:
+            return None
+        return Reply(
+            ReplyKind.NOTICE,
+            "Slow down",
+            (Section(k.kb.texts.slow_down),),
+            ephemeral=True,
+            meta={"kind": "rate_limited", "retry_after": round(decision.retry_after, 1)},
+        )
 
     # -- dispatch ----------------------------------------------------------------------------------------
 

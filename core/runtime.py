@@ -9,6 +9,7 @@ from .advisor import Advisor
 from .config import Settings
 from .kb_loader import load_knowledge_base
 from .misses import MissLog
+from .rate_limit import RateLimiter
 from .sessions import SessionStore
 from .store_factory import open_session_store
 
@@ -26,4 +27,6 @@ def build_advisor(settings: Settings, store: SessionStore | None = None, log_mis
     if log_misses:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         misses = MissLog(settings.misses_path, retention_seconds=settings.session_ttl_seconds)
-    return Advisor(kb, store, misses)
+    # RATE_LIMIT_PER_MINUTE=0 turns rate limiting off.
+    limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
+    return Advisor(kb, store, misses, rate_limiter=limiter)
