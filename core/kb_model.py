@@ -157,6 +157,11 @@ class IntentExamples(BaseModel):
     out_of_scope: list[NonEmptyText] = Field(min_length=10)
     quiz: list[NonEmptyText] = Field(min_length=3)
     help: list[NonEmptyText] = Field(min_length=3)
+    other_occupations: list[NonEmptyText] = Field(
+        default_factory=list,
+        description="Jobs we do not cover (lawyer, judge, court reporter...). A question about one of them that "
+        "names none of our roles is out of scope.",
+    )
 
 
 class KnowledgeBase(BaseModel):

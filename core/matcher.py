@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .intent_classifier import IntentClassifier
 from .kb_model import Entry, KnowledgeBase, Topic
 from .role_finder import RoleFinder
 from .similarity import STOP_WORDS, SimilarityIndex, expand_chat
@@ -56,19 +57,28 @@ class Thresholds:
     """Decision thresholds, tuned on the dev split of tests/data/questions.yaml (never on the test split)."""
 
     answer: float = 0.30
+    sure_help: float = 0.60
+    classifier_legal_gap: float = 0.30
+    classifier_out_of_scope_career: float = 0.55
+    classifier_quiz: float = 0.20
+    answer_named: float = 0.12
+    clarify: float = 0.35
     suggest: float = 0.18
-    legal: float = 0.34
+    legal: float = 0.22
     legal_margin: float = 0.04
-    intent: float = 0.45
-    out_of_scope: float = 0.30
+    intent: float = 0.40
+    out_of_scope: float = 0.25
+    named_out_of_scope_margin: float = 0.50
     role_bonus: float = 0.12
     role_match: float = 0.15
     role_mismatch: float = 0.35
     weak_topic: float = 0.30
-    general_margin: float = 0.03
+    general_without_group: float = 0.50
+    specific_margin: float = 0.05
 
 
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
+_PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _ENTRY = "e:"
 _TOPIC = "t:"
 _INTENT = "i:"
@@ -88,7 +98,7 @@ class Matcher:
     def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None) -> None:
         self.kb = kb
         self.thresholds = thresholds or Thresholds()
-        self.roles = RoleFinder(kb.roles)
+        self.roles = RoleFinder(kb.roles, kb.intents.other_occupations)
         self._all_roles = tuple(kb.role_ids())
         self._entries = {entry.id: entry for entry in kb.entries}
         documents: list[tuple[str, str]] = []
@@ -102,6 +112,7 @@ class Matcher:
             for text in getattr(kb.intents, intent):
                 documents.append((_INTENT + intent, self.roles.strip_names(text)))
         self.index = SimilarityIndex(documents)
+        self.intents = IntentClassifier(kb)
 
     # -- scoring -----------------------------------------------------------------------------------------
 
@@ -138,76 +149,119 @@ class Matcher:
         content_words = [w for w in expand_chat(finding.rest.split()) if w not in STOP_WORDS]
         scores = self._score(finding.rest)
         t = self.thresholds
-        roles = finding.roles
+        named = bool(finding.roles)
         follow_up = bool(context.roles or context.topic) and (
             len(content_words) <= 4 or cleaned.text.startswith(_FOLLOW_UP_OPENERS)
         )
 
-        career = scores.career() + (t.role_bonus if roles else 0.0)
+        career = scores.career()
         legal = scores.intent.get("legal_advice", 0.0)
         out_of_scope = scores.intent.get("out_of_scope", 0.0)
         quiz = scores.intent.get("quiz", 0.0)
         help_score = scores.intent.get("help", 0.0)
+        # Naming one of our roles is strong evidence of a career question; examples of other intents rarely do.
+        career_evidence = career + (t.role_bonus if named else 0.0)
 
-        def non_answer(kind: Kind, confidence: float) -> Match:
-            return Match(kind, confidence=round(min(max(confidence, 0.0), 1.0), 3), truncated=cleaned.truncated)
-
-        if legal >= t.legal and legal >= career - t.legal_margin:
-            return non_answer(Kind.LEGAL_ADVICE, legal)
-        if quiz >= t.intent and quiz >= max(career, help_score, out_of_scope):
-            return non_answer(Kind.QUIZ, quiz)
-        if help_score >= t.intent and help_score >= max(career, out_of_scope):
-            return non_answer(Kind.HELP, help_score)
-        if out_of_scope >= t.out_of_scope and out_of_scope > career:
-            return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
-
-        used_context = False
-        if not roles and follow_up and context.roles:
-            roles = context.roles
-            used_context = True
-        if roles and not content_words:
-            # Just a role name ("paralegal?", "what about legal secs"): continue the topic or give the overview.
-            topic = Topic(context.topic) if follow_up and context.topic else Topic.OVERVIEW
-            return self._answer_for(roles, topic, None, 1.0 if finding.roles else 0.8, cleaned.truncated, used_context)
-
-        ranked = sorted(self.kb.entries, key=lambda e: self._entry_score(e, scores, roles), reverse=True)
-        best = ranked[0]
-        best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
-        if roles and best_score < t.weak_topic and follow_up and context.topic and finding.roles:
-            return self._answer_for(roles, Topic(context.topic), None, 0.6, cleaned.truncated, used_context)
-        effective = best_score + (t.role_bonus if roles else 0.0)
-        if effective < t.answer:
-            suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
+        def non_answer(kind: Kind, confidence: float, suggestions: tuple[str, ...] = ()) -> Match:
             return Match(
-                Kind.OUT_OF_SCOPE,
-                confidence=round(max(best_score, 0.0), 3),
+                kind,
+                confidence=round(min(max(confidence, 0.0), 1.0), 3),
                 suggestions=suggestions,
                 truncated=cleaned.truncated,
             )
 
-        if not roles:
-            return self._roleless(best, scores, cleaned.truncated)
-        return self._answer_for(roles, best.topic, best, min(effective, 1.0), cleaned.truncated, used_context)
+        # Safety first: anything that looks like a request for legal advice is declined, even when it also
+        # resembles a career question.
+        guess = self.intents.classify(cleaned.text)
+        if help_score >= t.sure_help and not named:
+            return non_answer(Kind.HELP, help_score)
+        # With one of our roles named, a question is about the job ("can a legal assistant go to court?")
+        # unless the person talks about their own matter ("as a paralegal student, should I ... my divorce").
+        personal = not named or any(w in _PERSONAL for w in finding.words)
+        classifier_says_legal = (
+            guess.kind == "legal_advice"
+            and personal
+            and legal >= career - (t.classifier_legal_gap if not named else 0.0)
+        )
+        if classifier_says_legal or (
+            legal >= t.legal and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
+        ):
+            return non_answer(Kind.LEGAL_ADVICE, max(legal, guess.margin))
+        if (guess.kind == "quiz" and quiz >= t.classifier_quiz) or (
+            quiz >= t.intent and quiz >= max(career_evidence, help_score, out_of_scope)
+        ):
+            return non_answer(Kind.QUIZ, quiz)
+        if (guess.kind == "help" and not named) or (
+            help_score >= t.intent and help_score >= max(career_evidence, out_of_scope)
+        ):
+            return non_answer(Kind.HELP, help_score)
+        if not named:
+            if finding.other_jobs and not follow_up:
+                return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
+            if guess.kind == "out_of_scope" and not follow_up and career < t.classifier_out_of_scope_career:
+                return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
+            if out_of_scope >= t.out_of_scope and out_of_scope >= career:
+                return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
+        elif out_of_scope >= career + t.named_out_of_scope_margin:
+            return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
 
-    def _roleless(self, best: Entry, scores: _Scores, truncated: bool) -> Match:
+        roles = finding.roles
+        used_context = False
+        if not roles and follow_up and context.roles:
+            roles = context.roles
+            used_context = True
+
+        ranked = sorted(self.kb.entries, key=lambda e: self._entry_score(e, scores, roles), reverse=True)
+        best = ranked[0]
+        best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
+        if roles and best_score < t.weak_topic and (not content_words or follow_up):
+            # Just a role name ("paralegal?", "what about legal secs"): continue the topic or give the overview.
+            topic = Topic(context.topic) if follow_up and context.topic else Topic.OVERVIEW
+            return self._answer_for(roles, topic, None, 0.8 if named else 0.6, cleaned.truncated, used_context)
+        threshold = t.answer_named if roles else t.answer
+        if best_score < threshold:
+            suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
+            return non_answer(Kind.OUT_OF_SCOPE, best_score, suggestions)
+        if not roles:
+            return self._roleless(best, ranked, scores, finding.named_group, cleaned.truncated)
+        return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
+
+    def _roleless(self, best: Entry, ranked: list[Entry], scores: _Scores, named_group: bool, truncated: bool) -> Match:
         """No role named and none in context: answer general entries, ask which role for role-specific ones."""
+        t = self.thresholds
         topic_score = scores.topic.get(best.topic.value, 0.0)
-        general = [e for e in self.kb.entries if set(e.roles) == set(self._all_roles)]
-        general.sort(key=lambda e: scores.entry.get(e.id, 0.0), reverse=True)
-        confidence = max(scores.entry.get(best.id, 0.0), topic_score)
-        if general:
-            top = general[0]
-            own = scores.entry.get(top.id, 0.0)
-            if own >= self.thresholds.answer and own >= confidence - self.thresholds.general_margin:
+        own = scores.entry.get(best.id, 0.0)
+        confidence = max(own, topic_score)
+        if set(best.roles) == set(self._all_roles):
+            if named_group or own >= t.general_without_group:
                 return Match(
                     Kind.ANSWER,
                     self._all_roles,
-                    top.topic,
-                    top.id,
+                    best.topic,
+                    best.id,
                     round(min(own, 1.0), 3),
-                    entries=(top.id,),
+                    entries=(best.id,),
                     truncated=truncated,
                 )
+        else:
+            # A question only one role's entry answers ("what is the CP exam") needs no "which role?".
+            rivals = [
+                scores.entry.get(e.id, 0.0) for e in ranked[1:] if e.topic == best.topic and e.roles != best.roles
+            ]
+            if own >= topic_score + t.specific_margin and own >= max(rivals, default=0.0) + t.specific_margin:
+                return Match(
+                    Kind.ANSWER,
+                    tuple(best.roles),
+                    best.topic,
+                    best.id,
+                    round(min(own, 1.0), 3),
+                    entries=(best.id,),
+                    truncated=truncated,
+                )
+        if confidence < t.clarify:
+            return Match(
+                Kind.OUT_OF_SCOPE, confidence=round(confidence, 3), suggestions=(best.id,), truncated=truncated
+            )
         return Match(Kind.CLARIFY, (), best.topic, None, round(min(confidence, 1.0), 3), truncated=truncated)
 
     def _answer_for(

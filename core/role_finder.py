@@ -68,10 +68,16 @@ class RoleFinding:
     """The question's words without role names (what the topic is matched on)."""
     words: tuple[str, ...]
     named_group: bool
+    other_jobs: tuple[str, ...] = ()
+    """Occupations we do not cover that the question names ("lawyer", "court reporter")."""
+
+
+_FALSE_FRIEND = "__false_friend__"
+_OTHER_JOB = "__other_job__"
 
 
 class RoleFinder:
-    def __init__(self, roles: list[Role]) -> None:
+    def __init__(self, roles: list[Role], other_occupations: list[str] | None = None) -> None:
         self._role_ids = [role.id for role in roles]
         patterns: list[tuple[tuple[str, ...], str | None]] = []
         for role in roles:
@@ -82,9 +88,13 @@ class RoleFinder:
             for friend in role.false_friends:
                 tokens = tuple(words(friend.casefold()))
                 if tokens:
-                    patterns.append((tokens, "__false_friend__"))
+                    patterns.append((tokens, _FALSE_FRIEND))
+        for job in other_occupations or ():
+            tokens = tuple(words(job.casefold()))
+            if tokens:
+                patterns.append((tokens, _OTHER_JOB))
         # Longest first so "legal secretary" wins over "secretary", and false friends over aliases.
-        patterns.sort(key=lambda item: (-len(item[0]), item[1] != "__false_friend__"))
+        patterns.sort(key=lambda item: (-len(item[0]), item[1] not in (_FALSE_FRIEND, _OTHER_JOB)))
         self._patterns = patterns
 
     def strip_names(self, text: str) -> str:
@@ -94,6 +104,7 @@ class RoleFinder:
     def find(self, text: str) -> RoleFinding:
         tokens = words(text)
         mentions: list[RoleMention] = []
+        other_jobs: list[str] = []
         consumed = [False] * len(tokens)
         i = 0
         while i < len(tokens):
@@ -102,9 +113,11 @@ class RoleFinder:
                 i += 1
                 continue
             length, role_id = match
-            for k in range(i, i + length):
-                consumed[k] = role_id != "__false_friend__"
-            if role_id != "__false_friend__":
+            if role_id == _OTHER_JOB:
+                other_jobs.append(" ".join(tokens[i : i + length]))
+            elif role_id != _FALSE_FRIEND:
+                for k in range(i, i + length):
+                    consumed[k] = True
                 mentions.append(RoleMention(role_id, i, i + length))
             i += length
 
@@ -118,7 +131,7 @@ class RoleFinder:
         if named_group and not roles:
             roles = list(self._role_ids)
         rest = " ".join(tok for tok, used in zip(tokens, consumed, strict=True) if not used)
-        return RoleFinding(tuple(roles), rest, tuple(tokens), named_group)
+        return RoleFinding(tuple(roles), rest, tuple(tokens), named_group, tuple(other_jobs))
 
     def _match_at(self, tokens: list[str], start: int) -> tuple[int, str] | None:
         for pattern, role_id in self._patterns:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from .text import words
+from .text import edit_distance_at_most, typo_budget, words
 
 # Chat spellings mapped to the words our phrasings use. Kept tiny and generic: domain synonyms belong in
 # the knowledge base as phrasings, where staff can see and edit them.
@@ -114,8 +114,28 @@ STOP_WORDS = frozenset(
 )
 
 
+IRREGULAR = {
+    "does": "do",
+    "did": "do",
+    "doing": "do",
+    "done": "do",
+    "is": "be",
+    "are": "be",
+    "was": "be",
+    "were": "be",
+    "am": "be",
+    "paid": "pay",
+    "earns": "earn",
+    "makes": "make",
+    "made": "make",
+}
+ARTICLES = frozenset({"a", "an", "the"})
+
+
 def stem(word: str) -> str:
     """A deliberately light stemmer: plural and verb endings only, so 'salaries' meets 'salary'."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
     for suffix, replacement in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "es" and not word.endswith(("ches", "shes", "sses", "xes")):
@@ -133,16 +153,17 @@ def expand_chat(tokens: Iterable[str]) -> list[str]:
     return out
 
 
-def features(text: str) -> Counter[str]:
+def features(text: str, correct: Callable[[str], str] | None = None) -> Counter[str]:
     tokens = expand_chat(words(text))
+    if correct is not None:
+        tokens = [correct(t) for t in tokens]
     stems = [stem(t) for t in tokens]
     counts: Counter[str] = Counter()
     content = [s for s, t in zip(stems, tokens, strict=True) if t not in STOP_WORDS]
     for s in content:
         counts["w:" + s] += 1
-    for a, b in pairwise(stems):
-        if a in STOP_WORDS and b in STOP_WORDS:
-            continue
+    # Word pairs keep stop words (what the question shape says: "what do ... do") but not articles.
+    for a, b in pairwise([s for s, t in zip(stems, tokens, strict=True) if t not in ARTICLES]):
         counts[f"b:{a}_{b}"] += 1
     for token in tokens:
         if token in STOP_WORDS or len(token) < 3:
@@ -180,6 +201,32 @@ class SimilarityIndex:
         for doc_id, counts in enumerate(raw):
             for feature, weight in self._weights(counts).items():
                 self._postings[feature].append((doc_id, weight))
+        vocabulary: Counter[str] = Counter()
+        for _, text in documents:
+            vocabulary.update(expand_chat(words(text)))
+        self._vocabulary = vocabulary
+        self._by_initial: dict[str, list[str]] = defaultdict(list)
+        for word, _count in vocabulary.most_common():
+            if len(word) >= 4:
+                self._by_initial[word[0]].append(word)
+        self._corrections: dict[str, str] = {}
+
+    def correct(self, word: str) -> str:
+        """The most common known word within a small edit distance of an unknown word ("salery" -> "salary")."""
+        if word in self._vocabulary or len(word) < 5 or not word.isalpha():
+            return word
+        cached = self._corrections.get(word)
+        if cached is not None:
+            return cached
+        budget = typo_budget(word)
+        best = word
+        for candidate in self._by_initial.get(word[0], ()):
+            if abs(len(candidate) - len(word)) <= budget and edit_distance_at_most(word, candidate, budget):
+                best = candidate  # candidates are in order of frequency, so the first hit is the likeliest
+                break
+        if len(self._corrections) < 50_000:
+            self._corrections[word] = best
+        return best
 
     def _weights(self, counts: Counter[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
@@ -194,7 +241,7 @@ class SimilarityIndex:
         return {f: w / norm for f, w in weights.items()}
 
     def scores(self, text: str) -> dict[int, float]:
-        query = self._weights(features(text))
+        query = self._weights(features(text, self.correct))
         totals: dict[int, float] = defaultdict(float)
         for feature, q_weight in query.items():
             for doc_id, d_weight in self._postings.get(feature, ()):

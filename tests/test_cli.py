@@ -15,7 +15,7 @@ KEYS = {"kind", "roles", "topic", "entry", "confidence", "text", "suggestions"}
 
 def run(args, stdin=None, tmp_path=None, timeout=60):
     env = {**os.environ, "ADVISOR_DATA_DIR": str(tmp_path or REPO / "var"), "LOG_LEVEL": "WARNING"}
-    return subprocess.run(ADVISOR + args, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    return subprocess.run([*ADVISOR, *args], input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           env=env)
 
 
@@ -49,8 +49,9 @@ def test_chat_session_with_quiz_by_number(tmp_path):
 def test_run_without_tokens_falls_back_to_chat(tmp_path):
     env_clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
     env_clean.update(ADVISOR_DATA_DIR=str(tmp_path), LOG_LEVEL="WARNING")
-    out = subprocess.run(ADVISOR + ["run"], input="help\nquit\n", capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                         env=env_clean)
+    out = subprocess.run(
+        [*ADVISOR, "run"], input="help\nquit\n", capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env_clean
+    )
     assert out.returncode == 0, out.stderr
     assert "No Slack or Discord tokens" in out.stdout and "quiz" in out.stdout.lower()
 
@@ -60,6 +61,6 @@ def test_broken_knowledge_base_fails_with_report_not_traceback(tmp_path):
     kb.mkdir()
     (kb / "bad.yaml").write_text("roles: [\n")
     env = {**os.environ, "KNOWLEDGE_DIR": str(kb), "ADVISOR_DATA_DIR": str(tmp_path)}
-    out = subprocess.run(ADVISOR + ["ask", "hello"], capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    out = subprocess.run([*ADVISOR, "ask", "hello"], capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
     assert out.returncode == 2
     assert "bad.yaml:" in out.stderr and "Traceback" not in out.stderr
