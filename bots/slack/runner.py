@@ -1,0 +1,149 @@
+"""Starting the Slack app: Socket Mode (default, no public URL needed) or HTTP mode (behind a load balancer).
+
+The same ``build_slack_app`` serves both; only the transport in front of it differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_server import AsyncSlackAppServer
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from core.advisor import Advisor
+from core.config import Settings
+from core.once import DeliveryGuard
+
+from .app import BackgroundWork, build_slack_app
+
+log = logging.getLogger("advisor.slack")
+
+EVENTS_PATH = "/slack/events"
+"""Where Slack posts commands, events and interactivity in HTTP mode (the manifest's request URLs)."""
+DRAIN_SECONDS = 10.0
+"""On shutdown, how long answers already acknowledged may take to reach their users."""
+
+
+class SlackConfigError(RuntimeError):
+    pass
+
+
+def configuration_problem(settings: Settings) -> str | None:
+    """What is missing for the configured mode, in words an admin can act on; None when ready to start."""
+    missing = ["SLACK_BOT_TOKEN"] if not settings.slack_bot_token else []
+    if settings.slack_mode == "socket" and not settings.slack_app_token:
+        missing.append("SLACK_APP_TOKEN (an xapp- app-level token with connections:write)")
+    if settings.slack_mode == "http" and not settings.slack_signing_secret:
+        missing.append("SLACK_SIGNING_SECRET")
+    if not missing:
+        return None
+    return f"Slack {settings.slack_mode} mode needs {' and '.join(missing)}; see docs/slack.md."
+
+
+@asynccontextmanager
+async def http_server(app: AsyncApp, host: str, port: int, path: str = EVENTS_PATH) -> AsyncIterator[int]:
+    """Serve ``app`` over HTTP until the block exits; yields the bound port (useful with ``port=0``)."""
+    server = AsyncSlackAppServer(port=port, path=path, app=app, host=host)
+    runner = web.AppRunner(server.web_app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0][1]
+        yield bound
+    finally:
+        await runner.cleanup()
+
+
+async def _check_bot_token(client: AsyncWebClient) -> None:
+    # Fail at start with a clear message rather than on the first user's request.
+    try:
+        identity = await client.auth_test()
+    except SlackApiError as exc:
+        raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from exc
+    log.info("Slack bot %s in workspace %s", identity.get("user_id"), identity.get("team_id"))
+
+
+async def start_slack(
+    advisor: Advisor,
+    settings: Settings,
+    guard: DeliveryGuard | None = None,
+    *,
+    client: AsyncWebClient | None = None,
+    port: int | None = None,
+    host: str = "0.0.0.0",
+) -> None:
+    """Run the Slack adapter until cancelled, then let acknowledged answers finish (up to ``DRAIN_SECONDS``).
+
+    ``client`` replaces the Web API client (tests point it at a loopback fake); ``port``/``host`` apply to HTTP
+    mode only.
+    """
+    problem = configuration_problem(settings)
+    if problem:
+        raise SlackConfigError(problem)
+    work = BackgroundWork()
+    # One connection pool for every Web API call and response_url post, instead of one per call.
+    async with aiohttp.ClientSession() as session:
+        if client is None:
+            client = AsyncWebClient(token=settings.slack_bot_token, session=session)
+        app = build_slack_app(advisor, settings, client=client, guard=guard, work=work)
+        try:
+            await _check_bot_token(client)
+            if settings.slack_mode == "socket":
+                await _serve_socket_mode(app, settings, client)
+            else:
+                await _serve_http(app, host, settings.slack_port if port is None else port)
+        finally:
+            if not await work.drain(DRAIN_SECONDS):
+                log.warning("stopped with %d Slack answers still unsent", work.pending)
+
+
+async def _serve_socket_mode(app: AsyncApp, settings: Settings, client: AsyncWebClient) -> None:
+    handler = AsyncSocketModeHandler(app, app_token=settings.slack_app_token, web_client=client)
+    try:
+        await handler.connect_async()
+        log.info("Slack adapter connected in Socket Mode")
+        await asyncio.Event().wait()
+    finally:
+        await handler.close_async()
+
+
+async def _serve_http(app: AsyncApp, host: str, port: int) -> None:
+    async with http_server(app, host, port) as bound:
+        log.info("Slack adapter listening on http://%s:%d%s", host, bound, EVENTS_PATH)
+        await asyncio.Event().wait()
+
+
+def run_slack(settings: Settings, port: int | None = None) -> int:
+    """``advisor slack``: exit code 0 on a clean stop, 2 when configuration is missing, 130 on Ctrl-C."""
+    problem = configuration_problem(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    from core.runtime import build_advisor
+
+    advisor = build_advisor(settings)
+
+    async def serve() -> None:
+        try:
+            await start_slack(advisor, settings, port=port)
+        finally:
+            await advisor.store.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        return 130
+    except SlackConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
