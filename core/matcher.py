@@ -59,6 +59,7 @@ class Thresholds:
     answer: float = 0.30
     sure_help: float = 0.60
     classifier_legal_gap: float = 0.30
+    classifier_legal_floor: float = 0.10
     classifier_out_of_scope_career: float = 0.55
     classifier_quiz: float = 0.20
     answer_named: float = 0.12
@@ -181,6 +182,7 @@ class Matcher:
         classifier_says_legal = (
             guess.kind == "legal_advice"
             and personal
+            and legal >= t.classifier_legal_floor
             and legal >= career - (t.classifier_legal_gap if not named else 0.0)
         )
         if classifier_says_legal or (
