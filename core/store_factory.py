@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .once import DEFAULT_WINDOW_SECONDS, DeliveryGuard, MemoryDeliveryGuard
 from .sessions import MemorySessionStore, SessionStore, SQLiteSessionStore
 
 
@@ -17,3 +18,13 @@ def open_session_store(url: str, ttl_seconds: float, redis_prefix: str = "adviso
     raise SystemExit(
         f"Configuration error: SESSION_STORE must start with sqlite:///, memory:// or redis://, got {url!r}"
     )
+
+
+def open_delivery_guard(store: SessionStore, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> DeliveryGuard:
+    """Retry de-duplication that spans every process sharing ``store``: with Redis a retry landing on
+    another replica is still recognised; SQLite and memory stores mean one process, so memory suffices."""
+    from .redis_store import RedisSessionStore
+
+    if isinstance(store, RedisSessionStore):
+        return store.delivery_guard(window_seconds)
+    return MemoryDeliveryGuard(window_seconds)
