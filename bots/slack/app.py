@@ -441,9 +441,11 @@ class _WithholdRejectedBodies(logging.Filter):
 
 
 def _install_log_filter() -> None:
-    target = logging.getLogger("slack_bolt.AsyncRequestVerification")
-    if not any(isinstance(f, _WithholdRejectedBodies) for f in target.filters):
-        target.addFilter(_WithholdRejectedBodies())
+    # The async middleware logs under its base class's name; both are covered in case that changes.
+    for name in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _WithholdRejectedBodies) for f in target.filters):
+            target.addFilter(_WithholdRejectedBodies())
 
 
 # -- the app -----------------------------------------------------------------------------------------------
