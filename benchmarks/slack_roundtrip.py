@@ -1,0 +1,192 @@
+"""Round-trip time of a signed slash command through our Slack HTTP app, next to a bare bolt app that only acks.
+
+Run: .venv/bin/python benchmarks/slack_roundtrip.py [--requests 300]
+
+Everything is on loopback in one run. A child process serves three apps with aiohttp on 127.0.0.1: ours (the real
+Advisor and knowledge base), a bare bolt app that only acks with bolt's defaults, and the same bare app with
+``process_before_response=True`` (the setting ours uses). This process sends real HTTP POSTs signed with the
+signing secret and hosts the loopback fake Slack that receives the answers. Client and apps are in different
+processes on purpose: in one event loop (or one GIL) the client would only read its response after the app's
+background work had run, charging that work to the ack, which Slack never sees. The apps take turns request by
+request, so machine noise falls on all of them alike; each request waits until our app's answer reached the
+fake's response_url, so every ack is measured on an idle app.
+
+Measured:
+  * ack round trip: POST sent → HTTP response read (what Slack's 3-second rule is about);
+  * answer delivered (ours only): POST sent → answer received at the fake's response_url.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from anywhere; reuses the tests' fake Slack and signing helpers
+
+import aiohttp  # noqa: E402
+from slack_bolt.async_app import AsyncAck, AsyncApp  # noqa: E402
+from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
+
+from bots.slack.app import build_slack_app  # noqa: E402
+from bots.slack.runner import EVENTS_PATH, http_server  # noqa: E402
+from core.advisor import Advisor  # noqa: E402
+from core.kb_loader import load_knowledge_base  # noqa: E402
+from core.sessions import MemorySessionStore  # noqa: E402
+from tests.slack_fakes import (  # noqa: E402
+    BOT_TOKEN,
+    FORM,
+    SIGNING_SECRET,
+    FakeSlack,
+    app_settings,
+    form_body,
+    sign,
+    slash_command,
+)
+
+QUESTIONS = (
+    "what does a paralegal do?",
+    "how much do legal secretaries make",
+    "do I need a degree to be a legal assistant",
+    "paralegal vs legal secretary",
+    "what certifications can a paralegal get",
+)
+WARM_UP = 20
+APPS = ("our app (ack; answer follows)", "bare bolt app, defaults (ack only)", "bare bolt app, process_before_response")
+SETTLE_SECONDS = 0.02
+"""Pause after each of our commands: its answer (about 4 ms) is sent before the next request arrives."""
+SERVER_LIFETIME = 300.0
+"""The child process stops by itself after this long, whatever happens to the parent."""
+
+
+def bare_app(client: AsyncWebClient, process_before_response: bool) -> AsyncApp:
+    app = AsyncApp(
+        client=client,
+        signing_secret=SIGNING_SECRET,
+        process_before_response=process_before_response,
+    )
+
+    @app.command("/career")
+    async def ack_only(ack: AsyncAck) -> None:
+        await ack()
+
+    return app
+
+
+@asynccontextmanager
+async def served(app: AsyncApp) -> AsyncIterator[str]:
+    async with http_server(app, "127.0.0.1", 0) as port:
+        yield f"http://127.0.0.1:{port}{EVENTS_PATH}"
+
+
+async def serve_apps(fake: FakeSlack, conn: Connection) -> None:
+    kb = load_knowledge_base(REPO / "knowledge")
+    advisor = Advisor(kb, MemorySessionStore())  # no rate limiter: this measures the adapter, not the throttle
+
+    def client() -> AsyncWebClient:
+        return AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url)
+
+    async with AsyncExitStack() as stack:
+        apps = (build_slack_app(advisor, app_settings(), client=client()), bare_app(client(), False))
+        urls = [await stack.enter_async_context(served(app)) for app in (*apps, bare_app(client(), True))]
+        conn.send((urls, fake.port))
+        # Until the parent says stop (or closes the pipe), bounded by SERVER_LIFETIME.
+        await asyncio.wait_for(asyncio.to_thread(conn.recv), SERVER_LIFETIME)
+    conn.send([(call.path, call.at) for call in fake.calls("response_url")])
+
+
+def server_process(conn: Connection) -> None:
+    # The fake Slack lives here, with the apps: in the client's process its thread would hold the GIL just
+    # when the client reads an ack (the answer arrives a millisecond later) and inflate the measurement.
+    # Validation is the tests' business; here it would only add work.
+    with FakeSlack(validate=False) as fake, suppress(EOFError, TimeoutError, KeyboardInterrupt):
+        asyncio.run(serve_apps(fake, conn))
+
+
+async def post_command(session: aiohttp.ClientSession, url: str, body: str) -> float:
+    headers = {"Content-Type": FORM, **sign(body)}
+    started = time.perf_counter()
+    async with session.post(url, data=body.encode(), headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+    return time.perf_counter() - started
+
+
+def summary(name: str, seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return (
+        f"{name:<46} n={len(ms):<4} median {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   "
+        f"mean {statistics.fmean(ms):7.2f} ms"
+    )
+
+
+async def measure(urls: list[str], fake_port: int, requests: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Ack round trips per app, and when each of our app's commands was sent (keyed by response_url path)."""
+    acks: dict[str, list[float]] = {name: [] for name in APPS}
+    sent_at: dict[str, float] = {}
+    async with aiohttp.ClientSession() as session:
+        for number in range(WARM_UP + requests):
+            question = QUESTIONS[number % len(QUESTIONS)]
+            for index, (name, url) in enumerate(zip(APPS, urls, strict=True)):
+                path = f"/response/{number}-{index}"
+                fields = slash_command("/career", question, f"http://127.0.0.1:{fake_port}{path}", f"U{number:08d}")
+                sent = time.monotonic()
+                ack = await post_command(session, url, form_body(fields))
+                if number >= WARM_UP:
+                    acks[name].append(ack)
+                    if index == 0:
+                        sent_at[path] = sent
+                if index == 0:
+                    await asyncio.sleep(SETTLE_SECONDS)  # let the answer go out before the next request
+    return acks, sent_at
+
+
+def run(requests: int) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    parent_end, child_end = spawn.Pipe()
+    server = spawn.Process(target=server_process, args=(child_end,), daemon=True)
+    server.start()
+    try:
+        if not parent_end.poll(60):
+            raise RuntimeError("the apps did not start within 60 s")
+        urls, fake_port = parent_end.recv()
+        acks, sent_at = asyncio.run(asyncio.wait_for(measure(urls, fake_port, requests), SERVER_LIFETIME - 60))
+        parent_end.send("stop")
+        if not parent_end.poll(10):
+            raise RuntimeError("the apps did not report their answers")
+        arrived = dict(parent_end.recv())
+    finally:
+        server.join(10)
+        if server.is_alive():
+            server.terminate()
+            server.join(5)
+    # CLOCK_MONOTONIC is system-wide on Linux, so the two processes' timestamps compare.
+    answered = [arrived[path] - sent for path, sent in sent_at.items()]
+
+    print(f"Signed /career slash commands over HTTP on 127.0.0.1, {requests} per app after {WARM_UP} warm-up.")
+    print("Ack round trip (POST sent → HTTP response read):")
+    for name, seconds in acks.items():
+        print("  " + summary(name, seconds))
+    print("Answer delivered (POST sent → answer at the response_url):")
+    print("  " + summary("our app", answered))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="measured requests per app (at least 200)")
+    args = parser.parse_args()
+    run(max(200, args.requests))
+
+
+if __name__ == "__main__":
+    main()
