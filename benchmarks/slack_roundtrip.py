@@ -4,12 +4,15 @@ Run: .venv/bin/python benchmarks/slack_roundtrip.py [--requests 300]
 
 Everything is on loopback in one run. A child process serves three apps with aiohttp on 127.0.0.1: ours (the real
 Advisor and knowledge base), a bare bolt app that only acks with bolt's defaults, and the same bare app with
-``process_before_response=True`` (the setting ours uses). This process sends real HTTP POSTs signed with the
-signing secret and hosts the loopback fake Slack that receives the answers. Client and apps are in different
-processes on purpose: in one event loop (or one GIL) the client would only read its response after the app's
-background work had run, charging that work to the ack, which Slack never sees. The apps take turns request by
-request, so machine noise falls on all of them alike; each request waits until our app's answer reached the
-fake's response_url, so every ack is measured on an idle app.
+``process_before_response=True`` (the setting ours uses); it also hosts the loopback fake Slack from the tests,
+which receives the answers. This process only sends real HTTP POSTs signed with the signing secret and times
+them. Client and apps are in different processes on purpose: in one event loop (or one GIL) the client would read
+its response only after the app's background work had run, charging that work to the ack, which Slack never sees.
+The apps take turns request by request, so machine noise falls on all of them alike, and each of our commands is
+followed by a short pause so its answer is out before the next request arrives.
+
+Our ack still shares the machine's CPUs with the answer work that starts right after it; on a small machine that
+shows as a millisecond or two over the bare app (delaying the work by 5 ms brings our ack to the bare app's time).
 
 Measured:
   * ack round trip: POST sent → HTTP response read (what Slack's 3-second rule is about);
