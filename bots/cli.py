@@ -38,7 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=["dev", "test", "all"], default="all")
     evaluate.add_argument("--confusions", type=int, default=25, help="how many misclassified questions to list")
 
-    sub.add_parser("run", help="start every adapter configured in the environment (console chat if none)")
+    run = sub.add_parser("run", help="start every adapter configured in the environment (console chat if none)")
+    run.add_argument(
+        "--adapter",
+        action="append",
+        choices=["slack", "discord"],
+        help="start only this adapter (repeatable); containers use it so one .env can serve several services",
+    )
+    reload = sub.add_parser("reload", help="check the knowledge base, then make running `advisor run`s reload it")
+    reload.add_argument("--pid", type=int, action="append", help="signal only this process (repeatable)")
     slack = sub.add_parser("slack", help="start the Slack app (Socket Mode or HTTP, see SLACK_MODE)")
     slack.add_argument("--port", type=int, help="HTTP mode port (default SLACK_PORT or 3000)")
     discord = sub.add_parser("discord", help="start the Discord bot, or sync its slash commands")
@@ -94,7 +102,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, setting
             return sync_commands(settings, guild_id=args.guild)
         return run_discord(settings)
     if command == "run":
-        return _run(settings)
+        return _run(settings, args.adapter)
+    if command == "reload":
+        return _reload(args, settings)
     parser.print_help()
     return 2
 
@@ -198,12 +208,41 @@ async def _forget(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run(settings: Settings) -> int:
+def _reload(args: argparse.Namespace, settings: Settings) -> int:
+    # Check here first so the operator sees the report; the processes check again and keep the old version
+    # if the files changed in between.
+    try:
+        kb = load_knowledge_base(settings.knowledge_dir)
+    except KnowledgeBaseError as exc:
+        print(exc.report(), file=sys.stderr)
+        print("Reload refused: running advisors keep serving the previous knowledge base.", file=sys.stderr)
+        return 1
+    from bots.launcher import request_reload
+
+    signalled = request_reload(args.pid)
+    if not signalled:
+        print(
+            "No running `advisor run` process found for this user here. In Docker: "
+            "docker compose kill -s HUP slack discord",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"Knowledge base OK ({len(kb.entries)} entries, fingerprint {kb.fingerprint}); "
+        f"reload requested from process(es) {', '.join(map(str, signalled))}."
+    )
+    return 0
+
+
+def _run(settings: Settings, only: list[str] | None = None) -> int:
     runners = []
-    if settings.slack_configured:
+    if settings.slack_configured and (not only or "slack" in only):
         runners.append("slack")
-    if settings.discord_configured:
+    if settings.discord_configured and (not only or "discord" in only):
         runners.append("discord")
+    if only and not runners:
+        print(f"Cannot start {', '.join(only)}: its token is not set (see .env.example).", file=sys.stderr)
+        return 2
     if not runners:
         print("No Slack or Discord tokens are set (see README), so starting the console chat instead.\n")
         return asyncio.run(_chat(settings))
