@@ -6,7 +6,9 @@ The same ``build_slack_app`` serves both; only the transport in front of it diff
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,6 +72,11 @@ async def _check_bot_token(client: AsyncWebClient) -> None:
         identity = await client.auth_test()
     except SlackApiError as exc:
         raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # Slack unreachable for a moment is no reason not to start: Socket Mode reconnects by itself and bolt
+        # checks the token again on the first request.
+        log.warning("could not reach Slack to check the bot token (%s); starting anyway", type(exc).__name__)
+        return
     log.info("Slack bot %s in workspace %s", identity.get("user_id"), identity.get("team_id"))
 
 
@@ -124,18 +131,25 @@ async def _serve_http(app: AsyncApp, host: str, port: int) -> None:
 
 
 def run_slack(settings: Settings, port: int | None = None) -> int:
-    """``advisor slack``: exit code 0 on a clean stop, 2 when configuration is missing, 130 on Ctrl-C."""
+    """``advisor slack``: exit code 0 on a clean stop (SIGTERM), 2 when configuration is missing, 130 on Ctrl-C."""
     problem = configuration_problem(settings)
     if problem:
         print(problem, file=sys.stderr)
         return 2
     from core.runtime import build_advisor
+    from core.store_factory import open_delivery_guard
 
     advisor = build_advisor(settings)
 
     async def serve() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        # Containers stop with SIGTERM: cancel like Ctrl-C, so acknowledged answers still go out.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         try:
-            await start_slack(advisor, settings, port=port)
+            # With a Redis store, a retry that lands on another replica is still recognised.
+            await start_slack(advisor, settings, open_delivery_guard(advisor.store), port=port)
         finally:
             await advisor.store.close()
 
@@ -143,6 +157,9 @@ def run_slack(settings: Settings, port: int | None = None) -> int:
         asyncio.run(serve())
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:
+        log.info("Slack adapter stopped (SIGTERM)")
+        return 0
     except SlackConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
