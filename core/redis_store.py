@@ -67,13 +67,19 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
-def connect(url: str, max_connections: int = 64, timeout: float = 2.0) -> Redis:
+POOL_WAIT_SECONDS = 15.0
+"""How long a request may queue for a pooled connection. Under overload a connection stays checked out while
+its task waits for the busy event loop, so a short wait here turns "slow" into "error" for users; a dead Redis
+still fails fast (connecting is refused at once and bounded by the connect timeout)."""
+
+
+def connect(url: str, max_connections: int = 128, timeout: float = 2.0) -> Redis:
     """A client whose every call is bounded in time: a dead Redis fails fast instead of hanging a user."""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        # Waiting for a free connection is bounded too; a burst queues briefly rather than opening sockets.
-        timeout=timeout * 2,
+        # A burst queues for a connection (bounded) rather than opening ever more sockets to Redis.
+        timeout=POOL_WAIT_SECONDS,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         # Two quick retries ride out a Redis restart or a dropped pooled connection without bothering users.

@@ -55,8 +55,12 @@ class RedisServer:
     """One redis-server process. ``kill()`` simulates a crash; ``start()`` again brings back the same data
     (append-only file with fsync on every write, so even SIGKILL loses nothing)."""
 
-    def __init__(self, directory: Path, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, binary: str | None = None, appendfsync: str = "always"
+    ) -> None:
         self.directory = directory
+        # "always" for the tests (a SIGKILL loses nothing); benchmarks pass "everysec", as production runs.
+        self.appendfsync = appendfsync
         self.port = port or free_port()
         self.binary = binary or redis_server_binary()
         self.process: subprocess.Popen[bytes] | None = None
@@ -74,7 +78,7 @@ class RedisServer:
             "--dir", str(self.directory),
             "--save", "",
             "--appendonly", "yes",
-            "--appendfsync", "always",
+            "--appendfsync", self.appendfsync,
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
