@@ -27,6 +27,12 @@ class KBProblem:
     line: int
     message: str
 
+    def __post_init__(self) -> None:
+        # One problem per line: a key or alias containing a newline or control character is shown escaped.
+        if not self.message.isprintable():
+            printable = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in self.message)
+            object.__setattr__(self, "message", printable)
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
 
@@ -74,14 +80,34 @@ class _NotScalar(Exception):
         self.line = line
 
 
+class _Alias(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+class _BadScalar(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+
+
 class _LineTrackingBuilder:
-    """Turns a composed YAML node tree into plain data while recording the line of every value."""
+    """Turns a composed YAML node tree into plain data while recording the line of every value.
+
+    Aliases (``*name``) are refused: the composer hands back the anchored node itself, so a self-referencing
+    alias would recurse forever and a few nested ones expand exponentially ("billion laughs"). Nothing in a
+    knowledge base needs them.
+    """
 
     def __init__(self) -> None:
         self.lines: dict[Path_, int] = {}
         self._constructor = yaml.SafeLoader("")
+        self._seen: set[int] = set()
 
-    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+    def build(self, node: yaml.Node, path: Path_ = (), line: int | None = None) -> Any:
+        if id(node) in self._seen:
+            raise _Alias(line or node.start_mark.line + 1)
+        self._seen.add(id(node))
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
@@ -89,19 +115,28 @@ class _LineTrackingBuilder:
                 key = self._scalar(key_node)
                 if key in result:
                     raise _DuplicateKey(str(key), key_node.start_mark.line + 1)
-                result[key] = self.build(value_node, (*path, key))
+                result[key] = self.build(value_node, (*path, key), key_node.start_mark.line + 1)
                 if isinstance(value_node, yaml.ScalarNode):
                     # A scalar's problem is best shown on its key's line (block scalars start one line late).
                     self.lines[(*path, key)] = key_node.start_mark.line + 1
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return [self.build(item, (*path, i), node.start_mark.line + 1) for i, item in enumerate(node.value)]
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise _NotScalar(node.start_mark.line + 1)
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            # e.g. a 5,000-digit number: Python refuses to convert it, PyYAML lets the ValueError through.
+            raise _BadScalar(node.start_mark.line + 1, "too long to read as a number") from exc
+
+
+def _one_line(message: object) -> str:
+    """Reports are one problem per line (``file:line: message``), so multi-line library messages are flattened."""
+    return " ".join(str(message).split())
 
 
 def _parse_file(path: Path, display: str, problems: list[KBProblem]) -> _ParsedFile | None:
@@ -120,13 +155,23 @@ def _parse_file(path: Path, display: str, problems: list[KBProblem]) -> _ParsedF
         return None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        problems.append(KBProblem(display, 1, "YAML nesting is too deep (thousands of [ or { inside each other)"))
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        problems.append(KBProblem(display, line, f"YAML syntax error: {exc.problem or exc}"))
+        problems.append(KBProblem(display, line, f"YAML syntax error: {_one_line(exc.problem or exc)}"))
+        return None
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: it knows the character offset rather than the line, and prints on two lines.
+        line = text.count("\n", 0, exc.position) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        problems.append(KBProblem(display, line, f"character {char} is not allowed in YAML (an invisible control "
+                                                 "character, often pasted in); delete it"))
         return None
     except yaml.YAMLError as exc:
-        problems.append(KBProblem(display, 1, f"YAML error: {exc}"))
+        problems.append(KBProblem(display, 1, f"YAML error: {_one_line(exc)}"))
         return None
     if node is None:
         problems.append(KBProblem(display, 1, "file is empty"))
@@ -140,8 +185,22 @@ def _parse_file(path: Path, display: str, problems: list[KBProblem]) -> _ParsedF
     except _NotScalar as exc:
         problems.append(KBProblem(display, exc.line, "a mapping key must be plain text"))
         return None
+    except _BadScalar as exc:
+        problems.append(KBProblem(display, exc.line, f"value is {exc.reason}; put it in quotes if it is text"))
+        return None
+    except _Alias as exc:
+        problems.append(KBProblem(display, exc.line, "YAML aliases (*name) are not supported; write the value out"))
+        return None
+    except RecursionError:
+        problems.append(KBProblem(display, 1, "YAML nesting is too deep (thousands of [ or { inside each other)"))
+        return None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problems.append(KBProblem(display, line, f"YAML error: {_one_line(exc.problem or exc)}"))
+        return None
     except yaml.YAMLError as exc:
-        problems.append(KBProblem(display, 1, f"YAML error: {exc}"))
+        problems.append(KBProblem(display, 1, f"YAML error: {_one_line(exc)}"))
         return None
     if not isinstance(data, dict):
         problems.append(
