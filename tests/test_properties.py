@@ -2,7 +2,9 @@
 
 Two parts:
 - any text (empty, 100 KB, RTL, zero-width, emoji, control characters, markdown, mention syntax) through the
-  matcher and through every kind of Advisor request yields a Reply within the core's own limits;
+  matcher and through every kind of Advisor request yields a Reply within the core's own limits, and its Slack
+  (bots/slack/blocks.py) and Discord (bots/discord/render.py) renderings stay within the platforms' limits with
+  the user's own text echoed and escaped;
 - a model-based state machine drives the quiz with starts, answers, Back, Cancel, restarts and stale clicks
   and checks the stored state against a simple model after every step.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, event, given, settings
@@ -24,6 +27,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from bots.discord.render import render_reply as render_discord
+from bots.slack.blocks import render_reply as render_slack
 from core.advisor import Advisor
 from core.kb_model import KnowledgeBase
 from core.matcher import ConversationContext, Kind, Matcher
@@ -31,6 +36,7 @@ from core.quiz import QuizState
 from core.reply import Choice, Command, Reply, ReplyKind, Request
 from core.sessions import MemorySessionStore, SessionKey
 from core.text import MAX_MATCH_CHARS
+from tests.slack_fakes import message_problems
 
 PROPERTY_SETTINGS = settings(
     max_examples=200,
@@ -83,6 +89,40 @@ def assert_valid_reply(reply: Reply) -> None:
     assert isinstance(reply.plain_text(), str)
 
 
+# Platform limits (shared/reference/slack-discord-platform-facts.md §A5-A7, D-LEN).
+SLACK_MAX_MESSAGES = 5  # a response_url takes at most five posts
+DISCORD_EMBEDS, DISCORD_EMBED_TOTAL, DISCORD_TITLE, DISCORD_DESCRIPTION = 10, 6000, 256, 4096
+DISCORD_FIELDS, DISCORD_FIELD_NAME, DISCORD_FIELD_VALUE, DISCORD_FOOTER = 25, 256, 1024, 2048
+DISCORD_ROWS, DISCORD_PER_ROW, DISCORD_LABEL, DISCORD_CUSTOM_ID = 5, 5, 80, 100
+PINGS = ("<!channel>", "<!here>", "<!everyone>", "<!subteam", "<@U024BE7LH>", "<http://evil")
+
+
+def assert_renders_within_platform_limits(reply: Reply, asked: str | None = None) -> None:
+    """The Slack and Discord renderings of any reply (echoing whatever the user typed) stay inside the limits."""
+    messages = render_slack(reply, asked=asked)
+    assert 1 <= len(messages) <= SLACK_MAX_MESSAGES
+    for message in messages:
+        assert not message_problems(message), message_problems(message)
+        blocks_text = str(message)
+        assert not any(ping in blocks_text for ping in PINGS), "user text reached Slack unescaped"
+    outgoing = render_discord(reply, owner_id=123456789012345678)
+    assert outgoing
+    buttons = [b for m in outgoing for b in m.buttons]
+    assert len(buttons) <= DISCORD_ROWS * DISCORD_PER_ROW
+    for message in outgoing:
+        assert len(message.embeds) <= DISCORD_EMBEDS and message.embed_chars <= DISCORD_EMBED_TOTAL
+        for embed in message.embeds:
+            assert len(embed.title or "") <= DISCORD_TITLE and len(embed.description or "") <= DISCORD_DESCRIPTION
+            assert len(embed.fields) <= DISCORD_FIELDS and len(embed.footer.text or "") <= DISCORD_FOOTER
+            for field_ in embed.fields:
+                assert len(field_.name or "") <= DISCORD_FIELD_NAME and len(field_.value or "") <= DISCORD_FIELD_VALUE
+        for button in message.buttons:
+            assert 0 <= button.row < DISCORD_ROWS and 1 <= len(button.label) <= DISCORD_LABEL
+            assert len(button.custom_id) <= DISCORD_CUSTOM_ID
+        rows = Counter(b.row for b in message.buttons)
+        assert all(count <= DISCORD_PER_ROW for count in rows.values())
+
+
 def run(coro):  # type: ignore[no-untyped-def]
     """Hypothesis examples are synchronous; each one runs its requests on a short-lived event loop."""
     return asyncio.run(coro)
@@ -120,6 +160,7 @@ def test_advisor_text_and_commands_return_valid_replies(
         for text in texts:
             reply = await advisor.handle(Request(platform, "W", user, text=text, command=command))
             assert_valid_reply(reply)
+            assert_renders_within_platform_limits(reply, asked=text)
 
     run(scenario())
 
@@ -140,7 +181,9 @@ def test_advisor_any_button_action_returns_valid_reply(kb: KnowledgeBase, action
 
     async def scenario() -> None:
         await advisor.handle(Request("slack", "W", user, command=Command.QUIZ))
-        assert_valid_reply(await advisor.handle(Request("slack", "W", user, action=action)))
+        reply = await advisor.handle(Request("slack", "W", user, action=action))
+        assert_valid_reply(reply)
+        assert_renders_within_platform_limits(reply)
         # Text and action together (a malformed adapter payload) must not confuse the dispatch either.
         assert_valid_reply(await advisor.handle(Request("slack", "W", user, action=action, text=action)))
 
@@ -157,6 +200,7 @@ async def test_every_choice_reachable_from_help_is_valid(advisor: Advisor) -> No
     while frontier and steps < 2000:  # bounded: the reachable set is finite, this only guards a bug
         reply = frontier.pop()
         assert_valid_reply(reply)
+        assert_renders_within_platform_limits(reply)
         for choice in reply.choices:
             if choice.action not in seen and not choice.action.startswith("quiz:"):
                 seen.add(choice.action)
