@@ -1,0 +1,1 @@
+"""The benchmark suite: ``make bench`` (``python -m benchmarks``) runs every benchmark here; see BENCHMARKS.md."""

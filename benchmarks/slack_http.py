@@ -1,0 +1,154 @@
+"""Slack HTTP under concurrency: signed slash commands through our app at 1, 16 and 64 concurrent clients, next to
+bare slack-bolt apps that only ack, in the same run; our overhead is reported as a ratio to that floor.
+
+Run: .venv/bin/python benchmarks/slack_http.py [--requests 400 2000 3200]
+
+The apps, the loopback fake Slack and the Advisor are the ones benchmarks/slack_roundtrip.py serves (its
+``server_process``, reused as is, in a child process): our real app with the real knowledge base, a bare bolt app
+with bolt's defaults, and a bare one with ``process_before_response=True`` (the setting ours uses). This process
+is the client: N concurrent clients, each sending its next signed ``/career <question>`` as soon as the previous
+one is acknowledged (a closed loop), every request from a distinct user. Ours is measured last at each level and
+then given time to send its answers, so its background work never lands on a bare app's measurement — but within
+its own run, its acks share the CPUs with the answers it is still computing, as they would in production.
+
+Reported per level and app: ack round trip median and p99, acks per second; for ours also the answer's arrival
+at the fake response_url (median, p99) and answers per second. benchmarks/slack_roundtrip.py gives the paced,
+one-at-a-time round trip (no answer work overlapping an ack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+import aiohttp
+
+from benchmarks.common import percentile
+from benchmarks.slack_roundtrip import APPS, QUESTIONS, post_command, server_process
+from tests.slack_fakes import form_body, slash_command
+
+LEVELS = (1, 16, 64)
+DEFAULT_REQUESTS = (400, 2000, 3200)
+WARM_UP = 100
+SHORT_NAMES = ("ours", "bare (defaults)", "bare (process_before_response)")
+OVERHEAD_TARGET = 1.5
+ANSWER_SECONDS = 0.008
+"""Generous per-answer time used to wait out our app's backlog before the next measurement."""
+
+
+async def closed_loop(
+    session: aiohttp.ClientSession, url: str, fake_port: int, requests: int, clients: int, tag: str
+) -> tuple[list[float], float, dict[str, float]]:
+    """``clients`` concurrent senders until ``requests`` are acked: latencies, wall time, send time per path."""
+    numbers = itertools.count()
+    latencies: list[float] = []
+    sent_at: dict[str, float] = {}
+
+    async def client() -> None:
+        while (number := next(numbers)) < requests:
+            path = f"/response/{tag}-{number}"
+            fields = slash_command(
+                "/career", QUESTIONS[number % len(QUESTIONS)], f"http://127.0.0.1:{fake_port}{path}", f"U{tag}{number}"
+            )
+            sent_at[path] = time.monotonic()
+            latencies.append(await post_command(session, url, form_body(fields)))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, time.perf_counter() - started, sent_at
+
+
+async def measure(urls: list[str], fake_port: int, requests: dict[int, int]) -> dict[str, object]:
+    results: dict[str, object] = {}
+    ours_sent: dict[str, float] = {}
+    connector = aiohttp.TCPConnector(limit=max(LEVELS) + 8)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for index, url in enumerate(urls):
+            await closed_loop(session, url, fake_port, WARM_UP, 1, f"W{index}x")
+        await asyncio.sleep(WARM_UP * ANSWER_SECONDS)
+        for level in LEVELS:
+            # Bare apps first, ours last (see the module docstring).
+            for index in (1, 2, 0):
+                tag = f"L{level}A{index}x"
+                latencies, wall, sent = await closed_loop(session, urls[index], fake_port, requests[level], level, tag)
+                results[f"{level}:{index}"] = (latencies, wall)
+                if index == 0:
+                    ours_sent.update(sent)
+                    await asyncio.sleep(1.0 + requests[level] * ANSWER_SECONDS)
+    results["ours_sent"] = ours_sent
+    return results
+
+
+def ms_stats(seconds: list[float]) -> tuple[float, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    return statistics.median(ms), percentile(ms, 0.99)
+
+
+def run(requests: dict[int, int]) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    parent_end, child_end = spawn.Pipe()
+    server = spawn.Process(target=server_process, args=(child_end,), daemon=True)
+    server.start()
+    try:
+        if not parent_end.poll(60):
+            raise RuntimeError("the apps did not start within 60 s")
+        urls, fake_port = parent_end.recv()
+        results = asyncio.run(asyncio.wait_for(measure(urls, fake_port, requests), 280))
+        parent_end.send("stop")
+        if not parent_end.poll(30):
+            raise RuntimeError("the apps did not report their answers")
+        arrived = dict(parent_end.recv())
+    finally:
+        server.join(10)
+        if server.is_alive():
+            server.terminate()
+            server.join(5)
+
+    assert APPS[0].startswith("our app")
+    ours_sent: dict[str, float] = results.pop("ours_sent")  # type: ignore[assignment]
+    print("Signed /career slash commands over HTTP on 127.0.0.1, closed-loop clients, each request a new user:")
+    for level in LEVELS:
+        print(f"  {level} concurrent client{'s' if level > 1 else ''}, {requests[level]} requests per app:")
+        medians = {}
+        for index, name in enumerate(SHORT_NAMES):
+            latencies, wall = results[f"{level}:{index}"]  # type: ignore[misc]
+            median, p99 = ms_stats(latencies)
+            medians[index] = median
+            rate = len(latencies) / wall
+            print(f"    {name:<32} ack median {median:7.2f} ms   p99 {p99:7.2f} ms   {rate:7.0f} acks/s")
+        prefix = f"/response/L{level}A0x-"
+        pairs = [(sent, arrived[p]) for p, sent in ours_sent.items() if p.startswith(prefix) and p in arrived]
+        if pairs:
+            answer_median, answer_p99 = ms_stats([at - sent for sent, at in pairs])
+            span = max(at for _, at in pairs) - min(sent for sent, _ in pairs)
+            lost = requests[level] - len(pairs)
+            print(
+                f"    {'ours, answer delivered':<32} median {answer_median:7.2f} ms   p99 {answer_p99:7.2f} ms   "
+                f"{len(pairs) / span:7.0f} answers/s" + (f"   ({lost} answers missing)" if lost else "")
+            )
+        for floor in (1, 2):
+            ratio = medians[0] / medians[floor]
+            verdict = "within" if ratio <= OVERHEAD_TARGET else "OVER"
+            print(
+                f"    overhead vs {SHORT_NAMES[floor]}: {ratio:.2f}× the floor's median ack "
+                f"({verdict} the {OVERHEAD_TARGET}× target)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, nargs=3, default=DEFAULT_REQUESTS, metavar=("AT_1", "AT_16", "AT_64"))
+    args = parser.parse_args()
+    run(dict(zip(LEVELS, args.requests, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
