@@ -153,31 +153,12 @@ def _parse_file(path: Path, display: str, problems: list[KBProblem]) -> _ParsedF
     except UnicodeDecodeError as exc:
         problems.append(KBProblem(display, 1, f"file is not UTF-8 text (byte {exc.start})"))
         return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
-        problems.append(KBProblem(display, 1, "YAML nesting is too deep (thousands of [ or { inside each other)"))
-        return None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problems.append(KBProblem(display, line, f"YAML syntax error: {_one_line(exc.problem or exc)}"))
-        return None
-    except yaml.reader.ReaderError as exc:
-        # Not a MarkedYAMLError: it knows the character offset rather than the line, and prints on two lines.
-        line = text.count("\n", 0, exc.position) + 1
-        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
-        problems.append(KBProblem(display, line, f"character {char} is not allowed in YAML (an invisible control "
-                                                 "character, often pasted in); delete it"))
-        return None
-    except yaml.YAMLError as exc:
-        problems.append(KBProblem(display, 1, f"YAML error: {_one_line(exc)}"))
-        return None
-    if node is None:
-        problems.append(KBProblem(display, 1, "file is empty"))
-        return None
     builder = _LineTrackingBuilder()
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            problems.append(KBProblem(display, 1, "file is empty"))
+            return None
         data = builder.build(node)
     except _DuplicateKey as exc:
         problems.append(KBProblem(display, exc.line, f"duplicate key '{exc.key}'"))
@@ -197,7 +178,14 @@ def _parse_file(path: Path, display: str, problems: list[KBProblem]) -> _ParsedF
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        problems.append(KBProblem(display, line, f"YAML error: {_one_line(exc.problem or exc)}"))
+        problems.append(KBProblem(display, line, f"YAML syntax error: {_one_line(exc.problem or exc)}"))
+        return None
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: it knows the character offset rather than the line, and prints on two lines.
+        line = text.count("\n", 0, exc.position) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        problems.append(KBProblem(display, line, f"character {char} is not allowed in YAML (an invisible control "
+                                                 "character, often pasted in); delete it"))
         return None
     except yaml.YAMLError as exc:
         problems.append(KBProblem(display, 1, f"YAML error: {_one_line(exc)}"))

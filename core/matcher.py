@@ -142,7 +142,7 @@ class Matcher:
     # -- decision ----------------------------------------------------------------------------------------
 
     def match(self, question: str | None, context: ConversationContext | None = None) -> Match:
-        context = context or ConversationContext()
+        context = self._usable(context or ConversationContext())
         cleaned = clean_question(question)
         if not cleaned.text:
             return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
@@ -227,6 +227,12 @@ class Matcher:
         if not roles:
             return self._roleless(best, ranked, scores, finding.named_group, cleaned.truncated)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
+
+    def _usable(self, context: ConversationContext) -> ConversationContext:
+        """Drop stored context this knowledge base no longer knows (a role or topic removed by a KB edit)."""
+        roles = tuple(r for r in context.roles if r in self._all_roles)
+        topic = context.topic if context.topic in Topic._value2member_map_ else None
+        return ConversationContext(roles, topic)
 
     def _roleless(self, best: Entry, ranked: list[Entry], scores: _Scores, named_group: bool, truncated: bool) -> Match:
         """No role named and none in context: answer general entries, ask which role for role-specific ones."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .kb_model import Role
-from .text import edit_distance_at_most, words
+from .text import edit_distance_at_most, typo_budget, words
 
 # Phrases that mean "all the roles you cover".
 GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
@@ -37,19 +37,11 @@ GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _fuzzy_budget(token: str) -> int:
-    # Short alias words ("para", "sec", "legal") must match exactly: "paras" is one edit from "parts".
-    if len(token) >= 8:
-        return 2
-    if len(token) >= 6:
-        return 1
-    return 0
-
-
 def _token_matches(alias_token: str, word: str) -> bool:
     if alias_token == word:
         return True
-    budget = _fuzzy_budget(alias_token)
+    # Short alias words ("para", "sec", "legal") must match exactly: "paras" is one edit from "parts".
+    budget = typo_budget(alias_token, one_edit_from=6)
     return budget > 0 and word[:1] == alias_token[:1] and edit_distance_at_most(alias_token, word, budget)
 
 

@@ -71,11 +71,11 @@ def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
     return previous[len(b)] <= limit
 
 
-def typo_budget(word: str) -> int:
+def typo_budget(word: str, one_edit_from: int = 5) -> int:
     """How many edits a word of this length may carry and still be recognised."""
     if len(word) >= 8:
         return 2
-    if len(word) >= 5:
+    if len(word) >= one_edit_from:
         return 1
     return 0
 

@@ -101,3 +101,11 @@ async def test_forget_removes_the_session(advisor: Advisor):
     assert len(advisor.store) == 1
     reply = await advisor.handle(req(command=Command.FORGET))
     assert reply.kind is ReplyKind.NOTICE and len(advisor.store) == 0
+
+
+def test_stale_context_from_an_older_knowledge_base_is_ignored(advisor: Advisor):
+    from core.matcher import ConversationContext, Kind
+
+    context = ConversationContext(("court_reporter", "paralegal"), "salary")
+    match = advisor.knowledge.matcher.match("and the pay?", context)
+    assert match.kind is Kind.ANSWER and match.roles == ("paralegal",)

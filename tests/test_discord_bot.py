@@ -9,7 +9,6 @@ sent carried ``allowed_mentions: {"parse": []}``.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import time
@@ -29,7 +28,7 @@ from core.advisor import Advisor
 from core.config import Settings
 from core.kb_loader import load_knowledge_base
 from core.kb_model import KnowledgeBase
-from core.sessions import MemorySessionStore, Session, SessionKey, SQLiteSessionStore
+from core.sessions import MemorySessionStore, SessionKey, SQLiteSessionStore
 from tests.discord_fakes import (
     ALICE,
     APP_ID,
@@ -47,6 +46,7 @@ from tests.discord_fakes import (
     message_create_payload,
     running_bot,
 )
+from tests.store_doubles import FlakySessionStore, SlowSessionStore
 
 T = TypeVar("T")
 PINGS = "@everyone @here <@&1300000000000000999> <@1300000000000000302>"
@@ -255,47 +255,10 @@ async def test_reply_of_many_long_sections_is_split_within_limits(kb_copy: Path,
 # -- failures ---------------------------------------------------------------------------------------------
 
 
-class FlakyStore(MemorySessionStore):
-    """A session backend that breaks on its next ``failures`` calls, like a disk or a network store can."""
-
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
-
-    def _maybe_fail(self) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("backend exploded")
-
-    async def load(self, key: SessionKey) -> Session:
-        self._maybe_fail()
-        return await super().load(key)
-
-    async def update(self, key: SessionKey, mutate: Callable[[Session], T]) -> T:
-        self._maybe_fail()
-        return await super().update(key, mutate)
-
-
-class SlowStore(MemorySessionStore):
-    """A session backend that answers, but slowly (a busy Redis, a locked SQLite file)."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-
-    async def load(self, key: SessionKey) -> Session:
-        await asyncio.sleep(self.delay)
-        return await super().load(key)
-
-    async def update(self, key: SessionKey, mutate: Callable[[Session], T]) -> T:
-        await asyncio.sleep(self.delay)
-        return await super().update(key, mutate)
-
-
 async def test_core_failure_gives_a_friendly_error_and_the_bot_carries_on(
     advisor: Advisor, discord_api: FakeDiscord, kb: KnowledgeBase
 ):
-    advisor.store = FlakyStore(failures=1)
+    advisor.store = FlakySessionStore(failures=1, message="backend exploded")
     async with running_bot(advisor) as flaky_bot:
         failed = await run(discord_api, flaky_bot, discord_api.slash("career-quiz"))
         assert failed.callback_type == 4 and flags_of(failed) & EPHEMERAL
@@ -321,7 +284,7 @@ async def test_discord_refusing_a_response_is_logged_and_the_bot_carries_on(
 
 
 async def test_slow_core_defers_within_the_deadline_then_answers(advisor: Advisor, discord_api: FakeDiscord):
-    advisor.store = SlowStore(delay=0.3)
+    advisor.store = SlowSessionStore(delay=0.3, slow_updates=True)
     async with running_bot(advisor, respond_within=0.05) as slow_bot:
         payload = deliver(slow_bot, discord_api.slash("career-quiz"))
         started = time.monotonic()
@@ -347,7 +310,7 @@ async def test_slow_personal_reply_to_a_public_command_is_not_shown_to_everyone(
     advisor: Advisor, discord_api: FakeDiscord
 ):
     # /career is deferred publicly (plain answers are public), but a legal-advice decline is private.
-    advisor.store = SlowStore(delay=0.2)
+    advisor.store = SlowSessionStore(delay=0.2, slow_updates=True)
     async with running_bot(advisor, respond_within=0.02) as slow_bot:
         payload = deliver(slow_bot, discord_api.slash("career", question="my landlord kept my deposit, should I sue?"))
         assert (await discord_api.response_to(payload)).body == {"type": 5}  # public "thinking"

@@ -17,7 +17,7 @@ import yaml
 from core.advisor import Advisor
 from core.kb_loader import load_knowledge_base
 from core.kb_model import KnowledgeBase
-from core.sessions import MemorySessionStore, Session, SessionKey
+from core.sessions import MemorySessionStore
 from tests.slack_fakes import (
     APP_TOKEN,
     BOT_ID,
@@ -39,6 +39,7 @@ from tests.slack_fakes import (
     sign,
     slash_command,
 )
+from tests.store_doubles import FlakySessionStore, SlowSessionStore
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -394,39 +395,6 @@ async def test_a_5000_character_answer_is_split_and_accepted(kb_copy: Path, fake
 
 
 # -- failures ----------------------------------------------------------------------------------------------
-
-
-class FlakySessionStore(MemorySessionStore):
-    """A stand-in for Redis/SQLite that breaks on the first ``failures`` calls, like a store mid-restart."""
-
-    def __init__(self, failures: int = 1) -> None:
-        super().__init__()
-        self.failures = failures
-
-    def _maybe_fail(self) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("connection reset by peer")
-
-    async def load(self, key: SessionKey) -> Session:
-        self._maybe_fail()
-        return await super().load(key)
-
-    async def update(self, key: SessionKey, mutate: Callable[[Session], T]) -> T:
-        self._maybe_fail()
-        return await super().update(key, mutate)
-
-
-class SlowSessionStore(MemorySessionStore):
-    """A store on a congested network: every read takes ``delay`` seconds."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-
-    async def load(self, key: SessionKey) -> Session:
-        await asyncio.sleep(self.delay)
-        return await super().load(key)
 
 
 async def test_the_core_failing_gives_a_friendly_error_and_the_app_carries_on(
