@@ -267,7 +267,7 @@ class Advisor:
             ReplyKind.HELP,
             "Legal Careers Advisor",
             (Section(k.kb.texts.help),),
-            choices=(Choice("Take the quiz", "quiz:start", ChoiceStyle.PRIMARY), Choice("The three roles", "roles")),
+            choices=(Choice("Start the quiz", "quiz:start", ChoiceStyle.PRIMARY), Choice("The three roles", "roles")),
             ephemeral=True,
             note=note,
             meta=meta or {"kind": "help"},
@@ -280,7 +280,7 @@ class Advisor:
             ReplyKind.ROLES,
             "The three legal-support roles",
             sections,
-            choices=(*choices, Choice("Take the quiz", "quiz:start", ChoiceStyle.PRIMARY)),
+            choices=(*choices, Choice("Start the quiz", "quiz:start", ChoiceStyle.PRIMARY)),
         )
 
     def _compare(self, k: LoadedKnowledge, text: str) -> Reply:

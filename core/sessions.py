@@ -145,6 +145,8 @@ class SQLiteSessionStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # Forgotten and expired rows are overwritten on disk, not just unlinked (privacy: /career-forget).
+        self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS sessions ("

@@ -155,7 +155,7 @@ async def test_career_without_a_question_shows_help(slack: SlackHarness) -> None
     assert_valid(answer)
     assert header(answer) == "Legal Careers Advisor"
     assert "Here's what I can do" in texts(answer)
-    assert button(answer, "Take the quiz")["style"] == "primary"
+    assert button(answer, "Start the quiz")["style"] == "primary"
     assert all(b["action_id"] != "share" for b in buttons(answer))  # help is not worth sharing
 
 
