@@ -87,7 +87,11 @@ class RoleFinder:
                 patterns.append((tokens, _OTHER_JOB))
         # Longest first so "legal secretary" wins over "secretary", and false friends over aliases.
         patterns.sort(key=lambda item: (-len(item[0]), item[1] not in (_FALSE_FRIEND, _OTHER_JOB)))
-        self._patterns = patterns
+        # A pattern can only match a word with the same first letter (typos are forgiven after it), so each
+        # word is compared with its letter's patterns only: role finding is the hot path of every question.
+        self._by_initial: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for pattern in patterns:
+            self._by_initial.setdefault(pattern[0][0][:1], []).append(pattern)
 
     def strip_names(self, text: str) -> str:
         """The text without role names: used on knowledge-base phrasings so both sides match alike."""
@@ -126,7 +130,7 @@ class RoleFinder:
         return RoleFinding(tuple(roles), rest, tuple(tokens), named_group, tuple(other_jobs))
 
     def _match_at(self, tokens: list[str], start: int) -> tuple[int, str] | None:
-        for pattern, role_id in self._patterns:
+        for pattern, role_id in self._by_initial.get(tokens[start][:1], ()):
             end = start + len(pattern)
             if end > len(tokens):
                 continue
