@@ -58,3 +58,22 @@ def test_frozen_test_split_does_not_regress(reports):
     assert report.out_of_scope_declined >= 0.93
     assert report.legal_words_declined <= 0.10
     assert report.in_scope_accuracy >= 0.825
+
+
+async def test_fresh_held_out_questions(advisor):
+    """65 legal-advice requests and 20 legal-word career questions written after all tuning, never tuned on."""
+    from core.reply import Request
+
+    data = QUESTIONS.parent
+    legal = (data / "legal_advice_extra.txt").read_text().splitlines()
+    career = (data / "career_legal_words_extra.txt").read_text().splitlines()
+
+    async def kinds(questions: list[str], prefix: str) -> list[str]:
+        return [(await advisor.handle(Request("t", "w", f"{prefix}{i}", text=q))).meta["kind"]
+                for i, q in enumerate(questions)]
+
+    legal_kinds = await kinds(legal, "l")
+    career_kinds = await kinds(career, "c")
+    assert legal_kinds.count("answer") == 0 and legal_kinds.count("clarify") == 0
+    assert legal_kinds.count("legal_advice") >= 0.95 * len(legal)
+    assert career_kinds.count("answer") >= 0.95 * len(career)
