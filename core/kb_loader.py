@@ -317,6 +317,12 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
                 seen[item.id] = where(section, index, "id")
         return set(seen)
 
+    def cited_sources(parsed: _ParsedFile, path: Path_, cited: list[str], who: str) -> None:
+        for index, source in enumerate(cited):
+            if source not in source_ids:
+                problem((parsed.name, parsed.line_of((*path, index))),
+                        f"{who} cites unknown source '{source}' (add it to sources.yaml)")
+
     role_ids = unique("roles", "role id")
     source_ids = unique("sources", "source id")
     unique("entries", "entry id")
@@ -388,15 +394,7 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
                                 f"quiz choice '{question.id}/{choice.id}' scores unknown role '{role}'",
                             )
                         )
-        for s_index, source in enumerate(quiz.sources):
-            if source not in source_ids:
-                problems.append(
-                    KBProblem(
-                        parsed.name,
-                        parsed.line_of(("quiz", "sources", s_index)),
-                        f"quiz cites unknown source '{source}'",
-                    )
-                )
+        cited_sources(parsed, ("quiz", "sources"), quiz.sources, "the quiz")
         for role in role_ids:
             if not any(choice.scores.get(role, 0) > 0 for q in quiz.questions for choice in q.choices):
                 problems.append(
@@ -409,13 +407,6 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
 
     if "texts" in singletons:
         parsed, texts = singletons["texts"]
-        for s_index, source in enumerate(texts.legal_help_sources):
-            if source not in source_ids:
-                problems.append(
-                    KBProblem(
-                        parsed.name,
-                        parsed.line_of(("texts", "legal_help_sources", s_index)),
-                        f"unknown source '{source}'",
-                    )
-                )
+        cited_sources(parsed, ("texts", "legal_help_sources"), texts.legal_help_sources, "legal_help_sources")
+
     return problems

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -20,9 +21,18 @@ def kb() -> KnowledgeBase:
     return load_knowledge_base(KNOWLEDGE)
 
 
-@pytest.fixture
-def advisor(kb: KnowledgeBase) -> Advisor:
+@pytest.fixture(scope="session")
+def advisor_template(kb: KnowledgeBase) -> Advisor:
+    # Building an Advisor trains the matcher (a second or two); tests share that work, not state.
     return Advisor(kb, MemorySessionStore())
+
+
+@pytest.fixture
+def advisor(advisor_template: Advisor) -> Advisor:
+    """The real Advisor on the real knowledge base, with a fresh session store for each test."""
+    fresh = copy.copy(advisor_template)
+    fresh.store = MemorySessionStore()
+    return fresh
 
 
 @pytest.fixture

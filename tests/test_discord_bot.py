@@ -52,19 +52,6 @@ T = TypeVar("T")
 PINGS = "@everyone @here <@&1300000000000000999> <@1300000000000000302>"
 
 
-@pytest.fixture(scope="module")
-def advisor_template(kb: KnowledgeBase) -> Advisor:
-    # Building the matcher takes about a second; tests share it and get a fresh session store each.
-    return Advisor(kb, MemorySessionStore())
-
-
-@pytest.fixture
-def advisor(advisor_template: Advisor) -> Advisor:
-    fresh = copy.copy(advisor_template)
-    fresh.store = MemorySessionStore()
-    return fresh
-
-
 @pytest.fixture
 async def discord_api() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord() as api:

@@ -49,19 +49,6 @@ HOSTILE = "<!channel> <!here> <!everyone> <@U0EVIL> <!subteam^S0EVIL> <http://ev
 INJECTIONS = ("<!channel>", "<!here>", "<!everyone>", "<@U0EVIL>", "<!subteam^S0EVIL>", "<http://evil.example")
 
 
-@pytest.fixture(scope="module")
-def shared_advisor(kb: KnowledgeBase) -> Advisor:
-    # Building an Advisor trains the matcher (about 2 s), so the module builds one and every test gets a fresh
-    # session store below: same code, no state carried between tests.
-    return Advisor(kb, MemorySessionStore())
-
-
-@pytest.fixture
-def advisor(shared_advisor: Advisor) -> Advisor:
-    shared_advisor.store = MemorySessionStore()
-    return shared_advisor
-
-
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:

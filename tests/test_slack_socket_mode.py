@@ -19,8 +19,6 @@ from bots.slack.app import build_slack_app
 from bots.slack.runner import EVENTS_PATH, SlackConfigError, configuration_problem, run_slack, start_slack
 from core.advisor import Advisor
 from core.config import Settings
-from core.kb_model import KnowledgeBase
-from core.sessions import MemorySessionStore
 from tests.slack_fakes import (
     APP_TOKEN,
     BOT_TOKEN,
@@ -39,18 +37,6 @@ from tests.slack_fakes import (
 pytestmark = pytest.mark.timeout(30)
 
 STOP_TIMEOUT = 15.0
-
-
-@pytest.fixture(scope="module")
-def shared_advisor(kb: KnowledgeBase) -> Advisor:
-    # Building an Advisor trains the matcher (about 2 s); tests share one and get a fresh session store each.
-    return Advisor(kb, MemorySessionStore())
-
-
-@pytest.fixture
-def advisor(shared_advisor: Advisor) -> Advisor:
-    shared_advisor.store = MemorySessionStore()
-    return shared_advisor
 
 
 @pytest.fixture
