@@ -102,6 +102,10 @@ class Matcher:
         self.roles = RoleFinder(kb.roles, kb.intents.other_occupations)
         self._all_roles = tuple(kb.role_ids())
         self._entries = {entry.id: entry for entry in kb.entries}
+        self._order = {entry.id: index for index, entry in enumerate(kb.entries)}
+        self._by_topic: dict[str, list[Entry]] = {}
+        for entry in kb.entries:
+            self._by_topic.setdefault(entry.topic.value, []).append(entry)
         documents: list[tuple[str, str]] = []
         for entry in kb.entries:
             for text in (entry.question, *entry.phrasings):
@@ -213,7 +217,7 @@ class Matcher:
             roles = context.roles
             used_context = True
 
-        ranked = sorted(self.kb.entries, key=lambda e: self._entry_score(e, scores, roles), reverse=True)
+        ranked = self._rank(scores, roles)
         best = ranked[0]
         best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
         if roles and best_score < t.weak_topic and (not content_words or follow_up):
@@ -227,6 +231,16 @@ class Matcher:
         if not roles:
             return self._roleless(best, ranked, scores, finding.named_group, cleaned.truncated)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
+
+    def _rank(self, scores: _Scores, roles: tuple[str, ...]) -> list[Entry]:
+        """Entries by score, best first. Only entries the question touched (by their own phrasings or their
+        topic's) are ranked, so the cost follows the matches, not the size of the knowledge base."""
+        touched = {entry_id: self._entries[entry_id] for entry_id in scores.entry}
+        for topic in scores.topic:
+            touched.update((e.id, e) for e in self._by_topic.get(topic, ()))
+        candidates = list(touched.values()) or list(self.kb.entries)
+        # Ties keep the knowledge base's order, so answers do not depend on hashing.
+        return sorted(candidates, key=lambda e: (-self._entry_score(e, scores, roles), self._order[e.id]))
 
     def _usable(self, context: ConversationContext) -> ConversationContext:
         """Drop stored context this knowledge base no longer knows (a role or topic removed by a KB edit)."""
