@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import multiprocessing
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 import aiohttp
 
 from benchmarks.common import percentile
-from benchmarks.slack_roundtrip import APPS, QUESTIONS, post_command, server_process
+from benchmarks.slack_roundtrip import APPS, QUESTIONS, drive_server_process, post_command
 from tests.slack_fakes import form_body, slash_command
 
 LEVELS = (1, 16, 64)
@@ -93,24 +92,7 @@ def ms_stats(seconds: list[float]) -> tuple[float, float]:
 
 
 def run(requests: dict[int, int]) -> None:
-    spawn = multiprocessing.get_context("spawn")
-    parent_end, child_end = spawn.Pipe()
-    server = spawn.Process(target=server_process, args=(child_end,), daemon=True)
-    server.start()
-    try:
-        if not parent_end.poll(60):
-            raise RuntimeError("the apps did not start within 60 s")
-        urls, fake_port = parent_end.recv()
-        results = asyncio.run(asyncio.wait_for(measure(urls, fake_port, requests), 280))
-        parent_end.send("stop")
-        if not parent_end.poll(30):
-            raise RuntimeError("the apps did not report their answers")
-        arrived = dict(parent_end.recv())
-    finally:
-        server.join(10)
-        if server.is_alive():
-            server.terminate()
-            server.join(5)
+    results, arrived = drive_server_process(lambda urls, fake_port: measure(urls, fake_port, requests), 280, 30)
 
     assert APPS[0].startswith("our app")
     ours_sent: dict[str, float] = results.pop("ours_sent")  # type: ignore[assignment]

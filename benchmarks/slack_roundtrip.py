@@ -27,10 +27,11 @@ import multiprocessing
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere; reuses the tests' fake Slack and signing helpers
@@ -54,6 +55,8 @@ from tests.slack_fakes import (  # noqa: E402
     sign,
     slash_command,
 )
+
+T = TypeVar("T")
 
 QUESTIONS = (
     "what does a paralegal do?",
@@ -154,7 +157,11 @@ async def measure(urls: list[str], fake_port: int, requests: int) -> tuple[dict[
     return acks, sent_at
 
 
-def run(requests: int) -> None:
+def drive_server_process(
+    measure: Callable[[list[str], int], Awaitable[T]], measure_seconds: float, report_seconds: float
+) -> tuple[T, dict[str, float]]:
+    """Serve the apps in a child process, run ``measure(urls, fake_port)`` against them, then collect when each
+    answer arrived at the fake response_url. The child is always stopped, even when measuring fails."""
     spawn = multiprocessing.get_context("spawn")
     parent_end, child_end = spawn.Pipe()
     server = spawn.Process(target=server_process, args=(child_end,), daemon=True)
@@ -163,9 +170,9 @@ def run(requests: int) -> None:
         if not parent_end.poll(60):
             raise RuntimeError("the apps did not start within 60 s")
         urls, fake_port = parent_end.recv()
-        acks, sent_at = asyncio.run(asyncio.wait_for(measure(urls, fake_port, requests), SERVER_LIFETIME - 60))
+        result = asyncio.run(asyncio.wait_for(measure(urls, fake_port), measure_seconds))
         parent_end.send("stop")
-        if not parent_end.poll(10):
+        if not parent_end.poll(report_seconds):
             raise RuntimeError("the apps did not report their answers")
         arrived = dict(parent_end.recv())
     finally:
@@ -173,6 +180,13 @@ def run(requests: int) -> None:
         if server.is_alive():
             server.terminate()
             server.join(5)
+    return result, arrived
+
+
+def run(requests: int) -> None:
+    (acks, sent_at), arrived = drive_server_process(
+        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10
+    )
     # CLOCK_MONOTONIC is system-wide on Linux, so the two processes' timestamps compare.
     answered = [arrived[path] - sent for path, sent in sent_at.items()]
 
