@@ -46,13 +46,6 @@ def _token_matches(alias_token: str, word: str) -> bool:
 
 
 @dataclass(frozen=True)
-class RoleMention:
-    role_id: str | None  # None for a group phrase such as "all three"
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
 class RoleFinding:
     roles: tuple[str, ...]
     """Role ids in order of first mention; every role when the question says "all three"."""
@@ -99,7 +92,7 @@ class RoleFinder:
 
     def find(self, text: str) -> RoleFinding:
         tokens = words(text)
-        mentions: list[RoleMention] = []
+        roles: list[str] = []  # in order of first mention
         other_jobs: list[str] = []
         consumed = [False] * len(tokens)
         i = 0
@@ -114,16 +107,13 @@ class RoleFinder:
             elif role_id != _FALSE_FRIEND:
                 for k in range(i, i + length):
                     consumed[k] = True
-                mentions.append(RoleMention(role_id, i, i + length))
+                if role_id not in roles:
+                    roles.append(role_id)
             i += length
 
         named_group = any(
             tuple(tokens[i : i + len(phrase)]) == phrase for i in range(len(tokens)) for phrase in GROUP_PHRASES
         )
-        roles: list[str] = []
-        for mention in mentions:
-            if mention.role_id and mention.role_id not in roles:
-                roles.append(mention.role_id)
         if named_group and not roles:
             roles = list(self._role_ids)
         rest = " ".join(tok for tok, used in zip(tokens, consumed, strict=True) if not used)

@@ -190,7 +190,6 @@ class SimilarityIndex:
 
     def __init__(self, documents: list[tuple[str, str]]) -> None:
         self.labels = [label for label, _ in documents]
-        self.texts = [text for _, text in documents]
         raw = [features(text) for _, text in documents]
         doc_freq: Counter[str] = Counter()
         for counts in raw:
