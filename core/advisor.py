@@ -160,20 +160,21 @@ class Advisor:
 
     # -- replies for matches -----------------------------------------------------------------------------
 
-    def _meta(self, match: Match) -> dict[str, object]:
+    @staticmethod
+    def _meta(k: LoadedKnowledge, match: Match) -> dict[str, object]:
         return {
             "kind": match.kind.value,
             "roles": list(match.roles),
             "topic": match.topic.value if match.topic else None,
             "entry": match.entry_id,
             "confidence": match.confidence,
-            "suggestions": [self.knowledge.kb.entry(s).question for s in match.suggestions],
+            "suggestions": [k.kb.entry(s).question for s in match.suggestions],
         }
 
     def _reply_for_match(self, k: LoadedKnowledge, match: Match) -> Reply:
         texts = k.kb.texts
         note = texts.too_long if match.truncated else None
-        meta = self._meta(match)
+        meta = self._meta(k, match)
         if match.kind is Kind.LEGAL_ADVICE:
             return Reply(
                 ReplyKind.LEGAL_ADVICE,
