@@ -185,10 +185,18 @@ class Neighbour:
     doc: int
 
 
+MAX_POSTINGS = 200
+"""How many documents each feature keeps, strongest first. The real knowledge base's commonest feature is in
+174 of 1,642 phrasings, so today nothing is cut; in a knowledge base many times larger a query still reads at most
+this many postings per feature, so answering cost stops growing with the number of phrasings. A phrasing cut
+from a feature's list is one where that feature is a small share of a long text, which adds little to any
+cosine it could win (benchmarks/kb_scale.py measures both the cost and how many replies change)."""
+
+
 class SimilarityIndex:
     """Documents are (label, text) pairs; ``best_by_label`` returns each label's best cosine score."""
 
-    def __init__(self, documents: list[tuple[str, str]]) -> None:
+    def __init__(self, documents: list[tuple[str, str]], max_postings: int = MAX_POSTINGS) -> None:
         self.labels = [label for label, _ in documents]
         raw = [features(text) for _, text in documents]
         doc_freq: Counter[str] = Counter()
@@ -200,6 +208,10 @@ class SimilarityIndex:
         for doc_id, counts in enumerate(raw):
             for feature, weight in self._weights(counts).items():
                 self._postings[feature].append((doc_id, weight))
+        for feature, postings in self._postings.items():
+            if len(postings) > max_postings:
+                postings.sort(key=lambda posting: -posting[1])
+                del postings[max_postings:]
         vocabulary: Counter[str] = Counter()
         for _, text in documents:
             vocabulary.update(expand_chat(words(text)))
