@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 from .intent_classifier import IntentClassifier
 from .kb_model import Entry, KnowledgeBase, Topic
 from .role_finder import RoleFinder
+from .semantic import EmbeddingCache, Encoder, SemanticIndex, TopicModel, default_encoder
 from .similarity import STOP_WORDS, SimilarityIndex, expand_chat
 from .text import clean_question
 
@@ -76,10 +79,28 @@ class Thresholds:
     weak_topic: float = 0.30
     general_without_group: float = 0.50
     specific_margin: float = 0.05
+    # Sentence-embedding (meaning) scores; cosines of all-MiniLM-L6-v2 vectors.
+    semantic_weight: float = 0.5
+    """How much an entry's meaning score adds to its word score when entries are ranked."""
+    topic_model_weight: float = 1.0
+    """How much the learned topic model's score for an entry's topic adds when entries are ranked."""
+    semantic_answer: float = 0.55
+    """A question whose words match weakly is still answered when its meaning matches this well."""
+    semantic_legal_margin: float = 0.10
+    """Declined as legal advice when it is this much closer in meaning to legal-advice examples than to careers."""
+    semantic_legal_floor: float = 0.40
+    semantic_career_floor: float = 0.55
+    """With no role named, a question this far in meaning from every career phrasing is out of scope."""
+    semantic_out_of_scope_margin: float = -0.10
+    """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
+    semantic_follow_up_slack: float = 0.15
+    semantic_specific: float = 0.75
+    """A question naming no role gets one role's entry only when it means what that entry's phrasings mean."""
 
 
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
+_MEANING_CANDIDATES = 12
 _ENTRY = "e:"
 _TOPIC = "t:"
 _INTENT = "i:"
@@ -90,13 +111,29 @@ class _Scores:
     entry: dict[str, float] = field(default_factory=dict)
     topic: dict[str, float] = field(default_factory=dict)
     intent: dict[str, float] = field(default_factory=dict)
+    predicted: dict[str, float] = field(default_factory=dict)
+    """Topic scores from the ``TopicModel`` (meaning only)."""
 
     def career(self) -> float:
         return max([*self.entry.values(), *self.topic.values(), 0.0])
 
+    @classmethod
+    def of(cls, by_label: dict[str, float]) -> _Scores:
+        scores = cls()
+        for label, score in by_label.items():
+            target = {_ENTRY: scores.entry, _TOPIC: scores.topic, _INTENT: scores.intent}[label[:2]]
+            target[label[2:]] = score
+        return scores
+
 
 class Matcher:
-    def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        thresholds: Thresholds | None = None,
+        encoder: Encoder | bool | None = True,
+    ) -> None:
+        """``encoder``: True for the installed sentence-embedding model (if any), None or False for words alone."""
         self.kb = kb
         self.thresholds = thresholds or Thresholds()
         self.roles = RoleFinder(kb.roles, kb.intents.other_occupations)
@@ -118,15 +155,34 @@ class Matcher:
                 documents.append((_INTENT + intent, self.roles.strip_names(text)))
         self.index = SimilarityIndex(documents)
         self.intents = IntentClassifier(kb)
+        chosen = default_encoder() if encoder is True else encoder or None
+        self.semantic = (
+            SemanticIndex(documents, chosen, EmbeddingCache(chosen.model_id)) if chosen is not None else None
+        )
+        self.topic_model = self._topic_model() if self.semantic is not None else None
 
     # -- scoring -----------------------------------------------------------------------------------------
 
     def _score(self, rest: str) -> _Scores:
-        scores = _Scores()
-        for label, neighbour in self.index.best_by_label(rest).items():
-            kind, name = label[:2], label[2:]
-            target = {_ENTRY: scores.entry, _TOPIC: scores.topic, _INTENT: scores.intent}[kind]
-            target[name] = neighbour.score
+        return _Scores.of({label: n.score for label, n in self.index.best_by_label(rest).items()})
+
+    def _topic_model(self) -> TopicModel | None:
+        assert self.semantic is not None
+        vectors, topics = [], []
+        for label, rows in self.semantic.vectors_by_label():
+            topic = self._entries[label[2:]].topic.value if label.startswith(_ENTRY) else label[2:]
+            if label.startswith((_ENTRY, _TOPIC)):
+                vectors.append(rows)
+                topics.extend([topic] * len(rows))
+        return TopicModel(np.concatenate(vectors), topics) if len(set(topics)) > 1 else None
+
+    def _meaning(self, rest: str, content_words: list[str]) -> _Scores | None:
+        if self.semantic is None or not content_words:
+            return None
+        vector = self.semantic.encode(rest)
+        scores = _Scores.of(self.semantic.best_by_label(vector))
+        if self.topic_model is not None:
+            scores.predicted = self.topic_model.scores(vector)
         return scores
 
     def _role_term(self, entry: Entry, roles: tuple[str, ...]) -> float:
@@ -155,9 +211,14 @@ class Matcher:
         scores = self._score(finding.rest)
         t = self.thresholds
         named = bool(finding.roles)
+        # In a conversation about a role, a question naming no role is about that role, however long it is
+        # ("do they work on custody cases", "could i end up running docketing"), unless it is off-topic or
+        # legal advice, which the checks below still catch.
+        continues_role = bool(context.roles) and not named
         follow_up = bool(context.roles or context.topic) and (
-            len(content_words) <= 4 or cleaned.text.startswith(_FOLLOW_UP_OPENERS)
+            len(content_words) <= 4 or cleaned.text.startswith(_FOLLOW_UP_OPENERS) or continues_role
         )
+        about_role = named or (follow_up and bool(context.roles))
 
         career = scores.career()
         legal = scores.intent.get("legal_advice", 0.0)
@@ -165,7 +226,10 @@ class Matcher:
         quiz = scores.intent.get("quiz", 0.0)
         help_score = scores.intent.get("help", 0.0)
         # Naming one of our roles is strong evidence of a career question; examples of other intents rarely do.
-        career_evidence = career + (t.role_bonus if named else 0.0)
+        career_evidence = career + (t.role_bonus if about_role else 0.0)
+
+        def threshold_for(roles: tuple[str, ...]) -> float:
+            return t.answer_named if roles else t.answer
 
         def non_answer(kind: Kind, confidence: float, suggestions: tuple[str, ...] = ()) -> Match:
             return Match(
@@ -180,19 +244,28 @@ class Matcher:
         guess = self.intents.classify(cleaned.text)
         if help_score >= t.sure_help and not named:
             return non_answer(Kind.HELP, help_score)
-        # With one of our roles named, a question is about the job ("can a legal assistant go to court?")
-        # unless the person talks about their own matter ("as a paralegal student, should I ... my divorce").
-        personal = not named or any(w in _PERSONAL for w in finding.words)
+        # With one of our roles named (or carried over from the conversation), a question is about the job
+        # ("can a legal assistant go to court?") unless the person talks about their own matter ("as a paralegal
+        # student, should I ... my divorce").
+        personal = not about_role or any(w in _PERSONAL for w in finding.words)
         classifier_says_legal = (
             guess.kind == "legal_advice"
             and personal
             and legal >= t.classifier_legal_floor
-            and legal >= career - (t.classifier_legal_gap if not named else 0.0)
+            and legal >= career - (t.classifier_legal_gap if not about_role else 0.0)
         )
-        if classifier_says_legal or (
+        meaning = self._meaning(finding.rest, content_words)
+        meaning_legal = meaning.intent.get("legal_advice", 0.0) if meaning else 0.0
+        meaning_says_legal = (
+            meaning is not None
+            and personal
+            and meaning_legal >= t.semantic_legal_floor
+            and meaning_legal >= meaning.career() + t.semantic_legal_margin
+        )
+        if classifier_says_legal or meaning_says_legal or (
             legal >= t.legal and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
         ):
-            return non_answer(Kind.LEGAL_ADVICE, max(legal, guess.margin))
+            return non_answer(Kind.LEGAL_ADVICE, max(legal, meaning_legal, guess.margin))
         if (guess.kind == "quiz" and quiz >= t.classifier_quiz) or (
             quiz >= t.intent and quiz >= max(career_evidence, help_score, out_of_scope)
         ):
@@ -202,6 +275,15 @@ class Matcher:
         ):
             return non_answer(Kind.HELP, help_score)
         if not named:
+            if meaning is not None:
+                # Far in meaning from every career phrasing, or nearer the off-topic examples than any of them.
+                # A follow-up is given the benefit of the doubt: the conversation says it is about the job.
+                meaning_career = meaning.career()
+                meaning_out = meaning.intent.get("out_of_scope", 0.0)
+                if meaning_career < t.semantic_career_floor - (t.semantic_follow_up_slack if follow_up else 0.0) or (
+                    not follow_up and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
+                ):
+                    return non_answer(Kind.OUT_OF_SCOPE, max(meaning_out, 1.0 - meaning_career))
             if finding.other_jobs and not follow_up:
                 return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
             if guess.kind == "out_of_scope" and not follow_up and career < t.classifier_out_of_scope_career:
@@ -217,30 +299,48 @@ class Matcher:
             roles = context.roles
             used_context = True
 
-        ranked = self._rank(scores, roles)
+        ranked = self._rank(scores, roles, meaning)
         best = ranked[0]
         best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
+        if meaning is not None and self._entry_score(best, meaning, ()) >= t.semantic_answer:
+            # Few shared words but the same meaning ("what do they bring home" ~ "what is the pay").
+            best_score = max(best_score, threshold_for(roles))
         if roles and best_score < t.weak_topic and (not content_words or follow_up):
             # Just a role name ("paralegal?", "what about legal secs"): continue the topic or give the overview.
             topic = Topic(context.topic) if follow_up and context.topic else Topic.OVERVIEW
             return self._answer_for(roles, topic, None, 0.8 if named else 0.6, cleaned.truncated, used_context)
-        threshold = t.answer_named if roles else t.answer
+        threshold = threshold_for(roles)
         if best_score < threshold:
             suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
             return non_answer(Kind.OUT_OF_SCOPE, best_score, suggestions)
         if not roles:
-            return self._roleless(best, ranked, scores, finding.named_group, cleaned.truncated)
+            return self._roleless(best, ranked, scores, meaning, finding.named_group, cleaned.truncated)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
 
-    def _rank(self, scores: _Scores, roles: tuple[str, ...]) -> list[Entry]:
-        """Entries by score, best first. Only entries the question touched (by their own phrasings or their
-        topic's) are ranked, so the cost follows the matches, not the size of the knowledge base."""
+    def _rank(self, scores: _Scores, roles: tuple[str, ...], meaning: _Scores | None = None) -> list[Entry]:
+        """Entries by score (words, plus meaning when the model is installed), best first. Only entries the
+        question touched (by their own phrasings or their topic's, in words or in meaning) are ranked, so the
+        cost follows the matches, not the size of the knowledge base."""
+        w = self.thresholds.semantic_weight
         touched = {entry_id: self._entries[entry_id] for entry_id in scores.entry}
         for topic in scores.topic:
             touched.update((e.id, e) for e in self._by_topic.get(topic, ()))
+        if meaning is not None:
+            near = sorted(meaning.entry.items(), key=lambda item: -item[1])[:_MEANING_CANDIDATES]
+            touched.update((entry_id, self._entries[entry_id]) for entry_id, _ in near)
+            for topic, _ in sorted(meaning.topic.items(), key=lambda item: -item[1])[:2]:
+                touched.update((e.id, e) for e in self._by_topic.get(topic, ()))
         candidates = list(touched.values()) or list(self.kb.entries)
+
+        def score(entry: Entry) -> float:
+            lexical = self._entry_score(entry, scores, roles)
+            if meaning is None:
+                return lexical
+            predicted = meaning.predicted.get(entry.topic.value, 0.0)
+            return lexical + w * self._entry_score(entry, meaning, ()) + self.thresholds.topic_model_weight * predicted
+
         # Ties keep the knowledge base's order, so answers do not depend on hashing.
-        return sorted(candidates, key=lambda e: (-self._entry_score(e, scores, roles), self._order[e.id]))
+        return sorted(candidates, key=lambda e: (-score(e), self._order[e.id]))
 
     def _usable(self, context: ConversationContext) -> ConversationContext:
         """Drop stored context this knowledge base no longer knows (a role or topic removed by a KB edit)."""
@@ -248,7 +348,15 @@ class Matcher:
         topic = context.topic if context.topic in Topic._value2member_map_ else None
         return ConversationContext(roles, topic)
 
-    def _roleless(self, best: Entry, ranked: list[Entry], scores: _Scores, named_group: bool, truncated: bool) -> Match:
+    def _roleless(
+        self,
+        best: Entry,
+        ranked: list[Entry],
+        scores: _Scores,
+        meaning: _Scores | None,
+        named_group: bool,
+        truncated: bool,
+    ) -> Match:
         """No role named and none in context: answer general entries, ask which role for role-specific ones."""
         t = self.thresholds
         topic_score = scores.topic.get(best.topic.value, 0.0)
@@ -270,7 +378,9 @@ class Matcher:
             rivals = [
                 scores.entry.get(e.id, 0.0) for e in ranked[1:] if e.topic == best.topic and e.roles != best.roles
             ]
-            if own >= topic_score + t.specific_margin and own >= max(rivals, default=0.0) + t.specific_margin:
+            # ...but only when it is that entry's question, not a personal story that shares a few of its words.
+            sure = meaning is None or self._entry_score(best, meaning, ()) >= t.semantic_specific
+            if sure and own >= topic_score + t.specific_margin and own >= max(rivals, default=0.0) + t.specific_margin:
                 return Match(
                     Kind.ANSWER,
                     tuple(best.roles),

@@ -208,7 +208,7 @@ class SimilarityIndex:
         for doc_id, counts in enumerate(raw):
             for feature, weight in self._weights(counts).items():
                 self._postings[feature].append((doc_id, weight))
-        for feature, postings in self._postings.items():
+        for postings in self._postings.values():
             if len(postings) > max_postings:
                 postings.sort(key=lambda posting: -posting[1])
                 del postings[max_postings:]
