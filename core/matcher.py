@@ -10,6 +10,7 @@ How a question flows:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -61,7 +62,7 @@ class Thresholds:
 
     answer: float = 0.30
     sure_help: float = 0.60
-    classifier_legal_gap: float = 0.30
+    classifier_legal_gap: float = 0.40
     classifier_legal_floor: float = 0.10
     classifier_out_of_scope_career: float = 0.55
     classifier_quiz: float = 0.20
@@ -86,19 +87,22 @@ class Thresholds:
     """How much the learned topic model's score for an entry's topic adds when entries are ranked."""
     semantic_answer: float = 0.55
     """A question whose words match weakly is still answered when its meaning matches this well."""
-    semantic_legal_margin: float = 0.10
+    semantic_legal_margin: float = 0.05
     """Declined as legal advice when it is this much closer in meaning to legal-advice examples than to careers."""
     semantic_legal_floor: float = 0.40
-    semantic_career_floor: float = 0.55
+    semantic_career_floor: float = 0.60
     """With no role named, a question this far in meaning from every career phrasing is out of scope."""
     semantic_out_of_scope_margin: float = -0.10
     """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
+    semantic_career_veto: float = 0.30
+    """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
     semantic_follow_up_slack: float = 0.15
     semantic_specific: float = 0.75
     """A question naming no role gets one role's entry only when it means what that entry's phrasings mean."""
 
 
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
+_JOB_REFERENCE = re.compile(r"\b(?:the|that|this|these|those) (?:jobs?|roles?|careers?|positions?|field)\b")
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _MEANING_CANDIDATES = 12
 _ENTRY = "e:"
@@ -242,7 +246,7 @@ class Matcher:
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
         guess = self.intents.classify(cleaned.text)
-        if help_score >= t.sure_help and not named:
+        if help_score >= t.sure_help and not about_role:
             return non_answer(Kind.HELP, help_score)
         # With one of our roles named (or carried over from the conversation), a question is about the job
         # ("can a legal assistant go to court?") unless the person talks about their own matter ("as a paralegal
@@ -262,15 +266,19 @@ class Matcher:
             and meaning_legal >= t.semantic_legal_floor
             and meaning_legal >= meaning.career() + t.semantic_legal_margin
         )
-        if classifier_says_legal or meaning_says_legal or (
+        # Shared words alone ("i'm thinking about being a paralegal" shares "i'm thinking about" with requests
+        # for advice) do not decline a question whose meaning is plainly a career question.
+        meaning_says_career = meaning is not None and meaning.career() >= meaning_legal + t.semantic_career_veto
+        words_say_legal = (
             legal >= t.legal and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
-        ):
+        )
+        if classifier_says_legal or meaning_says_legal or (words_say_legal and not meaning_says_career):
             return non_answer(Kind.LEGAL_ADVICE, max(legal, meaning_legal, guess.margin))
         if (guess.kind == "quiz" and quiz >= t.classifier_quiz) or (
             quiz >= t.intent and quiz >= max(career_evidence, help_score, out_of_scope)
         ):
             return non_answer(Kind.QUIZ, quiz)
-        if (guess.kind == "help" and not named) or (
+        if (guess.kind == "help" and not about_role) or (
             help_score >= t.intent and help_score >= max(career_evidence, out_of_scope)
         ):
             return non_answer(Kind.HELP, help_score)
@@ -280,15 +288,18 @@ class Matcher:
                 # A follow-up is given the benefit of the doubt: the conversation says it is about the job.
                 meaning_career = meaning.career()
                 meaning_out = meaning.intent.get("out_of_scope", 0.0)
-                if meaning_career < t.semantic_career_floor - (t.semantic_follow_up_slack if follow_up else 0.0) or (
-                    not follow_up and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
+                # "what does the job pay in texas" talks about one of our jobs without naming it: ask which.
+                about_a_job = follow_up or _JOB_REFERENCE.search(cleaned.text) is not None
+                if meaning_career < t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0) or (
+                    not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
                 ):
                     return non_answer(Kind.OUT_OF_SCOPE, max(meaning_out, 1.0 - meaning_career))
             if finding.other_jobs and not follow_up:
                 return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
             if guess.kind == "out_of_scope" and not follow_up and career < t.classifier_out_of_scope_career:
                 return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
-            if out_of_scope >= t.out_of_scope and out_of_scope >= career:
+            # Meaning already judged a follow-up above; its few words ("how much do they get paid") say little.
+            if out_of_scope >= t.out_of_scope and out_of_scope >= career and not (about_role and meaning is not None):
                 return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
         elif out_of_scope >= career + t.named_out_of_scope_margin:
             return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
