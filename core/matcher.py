@@ -103,6 +103,10 @@ class Thresholds:
 
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
 _JOB_REFERENCE = re.compile(r"\b(?:the|that|this|these|those) (?:jobs?|roles?|careers?|positions?|field)\b")
+_COMPARING = re.compile(
+    r"\b(?:vs\.?|versus|or|compared?|comparison|difference|different|better|worse|more|most|less|higher|lower|which|who)\b"
+)
+_OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _MEANING_CANDIDATES = 12
 _ENTRY = "e:"
@@ -326,6 +330,16 @@ class Matcher:
             return non_answer(Kind.OUT_OF_SCOPE, best_score, suggestions)
         if not roles:
             return self._roleless(best, ranked, scores, meaning, finding.named_group, cleaned.truncated)
+        if (
+            len(finding.roles) == 2
+            and not finding.named_group
+            and best.topic not in _OWN_ANSWER_WHEN_COMPARED
+            and _COMPARING.search(cleaned.text)
+        ):
+            # Two roles set side by side ("who gets paid more, a paralegal or a legal secretary?") is a comparison;
+            # the comparison entries cover pay and duties of both. Moving between them, schooling, credentials
+            # and outlook have their own two-role answers.
+            return self._answer_for(roles, Topic.COMPARISON, None, best_score, cleaned.truncated, used_context)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
 
     def _rank(self, scores: _Scores, roles: tuple[str, ...], meaning: _Scores | None = None) -> list[Entry]:
