@@ -78,14 +78,14 @@ class Thresholds:
     role_match: float = 0.15
     role_mismatch: float = 0.35
     weak_topic: float = 0.30
-    general_without_group: float = 0.50
+    general_without_group: float = 0.60
     specific_margin: float = 0.05
     # Sentence-embedding (meaning) scores; cosines of all-MiniLM-L6-v2 vectors.
     semantic_weight: float = 0.5
     """How much an entry's meaning score adds to its word score when entries are ranked."""
     topic_model_weight: float = 1.0
     """How much the learned topic model's score for an entry's topic adds when entries are ranked."""
-    semantic_answer: float = 0.55
+    semantic_answer: float = 0.45
     """A question whose words match weakly is still answered when its meaning matches this well."""
     semantic_legal_margin: float = 0.05
     """Declined as legal advice when it is this much closer in meaning to legal-advice examples than to careers."""
@@ -97,7 +97,7 @@ class Thresholds:
     semantic_career_veto: float = 0.30
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
     semantic_follow_up_slack: float = 0.15
-    semantic_specific: float = 0.75
+    semantic_specific: float = 0.65
     """A question naming no role gets one role's entry only when it means what that entry's phrasings mean."""
 
 

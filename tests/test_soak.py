@@ -323,16 +323,20 @@ async def flood(http: aiohttp.ClientSession, app_url: str, urls: ResponseUrls, d
     """One user firing bursts of commands far faster than anyone types."""
     sent = 0
     loop = asyncio.get_running_loop()
+
+    async def post(body: str) -> None:
+        async with http.post(app_url, data=body.encode(), headers={"Content-Type": FORM, **sign(body)}) as r:
+            await r.read()
+
     while loop.time() < deadline:
         burst = []
         for _ in range(40):
             url, _queue = urls.new()
             body = form_body(slash_command("/career", "what does a paralegal do", url, user="UFLOODER01"))
             burst.append((url, body))
-        for _url, body in burst:
-            async with http.post(app_url, data=body.encode(), headers={"Content-Type": FORM, **sign(body)}) as r:
-                await r.read()
-            sent += 1
+        # The whole burst at once, so the flood outpaces the limit however fast the app acknowledges.
+        await asyncio.gather(*(post(body) for _url, body in burst))
+        sent += len(burst)
         await asyncio.sleep(0.5)
         for url, _ in burst:
             urls.done(url)
