@@ -250,7 +250,7 @@ class Matcher:
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
         guess = self.intents.classify(cleaned.text)
-        if help_score >= t.sure_help and not about_role:
+        if help_score >= t.sure_help and not about_role and guess.kind != "quiz":
             return non_answer(Kind.HELP, help_score)
         # With one of our roles named (or carried over from the conversation), a question is about the job
         # ("can a legal assistant go to court?") unless the person talks about their own matter ("as a paralegal
@@ -270,8 +270,8 @@ class Matcher:
             and meaning_legal >= t.semantic_legal_floor
             and meaning_legal >= meaning.career() + t.semantic_legal_margin
         )
-        # Shared words alone ("i'm thinking about being a paralegal" shares "i'm thinking about" with requests
-        # for advice) do not decline a question whose meaning is plainly a career question.
+        # Words alone ("i'm thinking about being a paralegal" shares "i'm thinking about" with requests for
+        # advice) do not decline a question whose meaning is plainly about careers.
         meaning_says_career = meaning is not None and meaning.career() >= meaning_legal + t.semantic_career_veto
         words_say_legal = (
             legal >= t.legal and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
