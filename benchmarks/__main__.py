@@ -36,6 +36,8 @@ class Section:
 
 SECTIONS = (
     Section("core", "Core: 1,000-question mix, questions/s and latency", "core_mix.py", (), ("--size", "300")),
+    Section("encoder", "Sentence encoder backends: NumPy, ONNX Runtime float32 and int8", "encoder_backends.py", (),
+            ("--rounds", "1")),
     Section("scale", "Core at 1×, 10×, 100× the knowledge base", "kb_scale.py", (),
             ("--scales", "1", "10", "--size", "300")),
     Section("startup", "Start-up time and resident memory", "startup.py", (), ("--runs", "2")),

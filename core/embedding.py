@@ -61,6 +61,22 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
+def weights_fingerprint(weights_path: Path) -> str:
+    """Names a model for caches of its vectors: a changed weights file or cut-off length gets new ones."""
+    fingerprint = hashlib.sha256(f"{weights_path.stat().st_size}:{MAX_TOKENS}:".encode())
+    with weights_path.open("rb") as handle:
+        fingerprint.update(handle.read(1 << 20))
+    return fingerprint.hexdigest()[:16]
+
+
+def load_tokenizer(model_dir: Path) -> Tokenizer:
+    """BERT WordPiece as sentence-transformers sets it up: cut at ``MAX_TOKENS``, batches padded with [PAD]."""
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
     # Abramowitz & Stegun 7.1.26 (error below 1.5e-7): exact GELU without SciPy.
     sign = np.sign(x)
@@ -125,14 +141,8 @@ class SentenceEncoder:
         self.embed_norm = (copy("LayerNorm.weight"), copy("LayerNorm.bias"))
         self.layers = [_Layer(weights, f"{prefix}encoder.layer.{i}") for i in range(int(config["num_hidden_layers"]))]
         self.dimensions = int(config["hidden_size"])
-        # Names this model for caches of its vectors: a changed weights file or cut-off length gets new ones.
-        fingerprint = hashlib.sha256(f"{weights_path.stat().st_size}:{MAX_TOKENS}:".encode())
-        with weights_path.open("rb") as handle:
-            fingerprint.update(handle.read(1 << 20))
-        self.model_id = fingerprint.hexdigest()[:16]
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.model_id = weights_fingerprint(weights_path)
+        self.tokenizer = load_tokenizer(model_dir)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:

@@ -23,6 +23,7 @@ log = logging.getLogger("advisor.semantic")
 SEMANTIC_ENV = "ADVISOR_SEMANTIC"
 """``off`` runs the matcher on words alone (for comparison, or where the model cannot be installed)."""
 CACHE_ENV = "ADVISOR_CACHE_DIR"
+ENCODER_ENV = "ADVISOR_ENCODER"
 
 
 class Encoder(Protocol):
@@ -34,8 +35,13 @@ class Encoder(Protocol):
 
 @functools.cache
 def default_encoder() -> Encoder | None:
-    """The process-wide sentence encoder (loaded once: 90 MB of weights), or None when it is switched off or
-    not installed — then the matcher falls back to words alone and says so in the log."""
+    """The process-wide sentence encoder (loaded once), or None when it is switched off or not installed — then
+    the matcher falls back to words alone and says so in the log.
+
+    ``ADVISOR_ENCODER`` picks how the model runs: ``onnx-int8`` (default: ONNX Runtime with int8 matrix
+    products, about 1 ms a question, vectors within cosine 0.98 of the exact ones; answer quality measured the
+    same on the dev split), ``onnx`` (exact, about 3 ms) or ``numpy`` (exact, about 6 ms, no ONNX Runtime).
+    """
     if os.environ.get(SEMANTIC_ENV, "").strip().lower() in {"off", "0", "false", "no"}:
         return None
     from .embedding import SentenceEncoder, find_model_dir
@@ -47,6 +53,17 @@ def default_encoder() -> Encoder | None:
             "matching on words alone, which understands paraphrases less well"
         )
         return None
+    backend = os.environ.get(ENCODER_ENV, "").strip().lower() or "onnx-int8"
+    if backend in {"onnx", "onnx-int8"}:
+        try:
+            from .embedding_onnx import OnnxSentenceEncoder
+
+            return OnnxSentenceEncoder(model_dir, cache_dir(), quantized=backend == "onnx-int8")
+        except (ImportError, OSError) as exc:
+            # No ONNX Runtime, or no writable cache for the built graph: the NumPy encoder gives the same answers.
+            log.warning("ONNX Runtime encoder unavailable (%s); using the slower NumPy encoder", exc)
+    elif backend != "numpy":
+        log.warning("unknown %s=%r; using the NumPy encoder", ENCODER_ENV, backend)
     return SentenceEncoder(model_dir)
 
 
