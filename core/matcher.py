@@ -94,6 +94,8 @@ class Thresholds:
     """With no role named, a question this far in meaning from every career phrasing is out of scope."""
     semantic_out_of_scope_margin: float = -0.10
     """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
+    own_matter_slack: float = 0.10
+    """Someone who speaks of "my case", "my lease"... is declined on a little less evidence."""
     semantic_career_veto: float = 0.30
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
     semantic_follow_up_slack: float = 0.15
@@ -107,6 +109,10 @@ _COMPARING = re.compile(
     r"\b(?:vs\.?|versus|or|compared?|comparison|difference|different|better|worse|more|most|less|higher|lower|which|who)\b"
 )
 _OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
+_OWN_MATTER = re.compile(
+    r"\bmy (?:own|case|situation|lawsuit|divorce|custody|lease|landlord|boss|employer|ex|will|ticket|arrest|"
+    r"accident|eviction|visa|green card|contract|charges?)\b"
+)
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _MEANING_CANDIDATES = 12
 _ENTRY = "e:"
@@ -256,19 +262,24 @@ class Matcher:
         # ("can a legal assistant go to court?") unless the person talks about their own matter ("as a paralegal
         # student, should I ... my divorce").
         personal = not about_role or any(w in _PERSONAL for w in finding.words)
+        # "...but this is about my own divorce": naming the job does not make the person's own matter a career
+        # question, so such a message is judged as if it named no role.
+        own_matter = _OWN_MATTER.search(cleaned.text) is not None
+        career_framed = about_role and not own_matter
         classifier_says_legal = (
             guess.kind == "legal_advice"
             and personal
             and legal >= t.classifier_legal_floor
-            and legal >= career - (t.classifier_legal_gap if not about_role else 0.0)
+            and legal >= career - (t.classifier_legal_gap if not career_framed else 0.0)
         )
         meaning = self._meaning(finding.rest, content_words)
         meaning_legal = meaning.intent.get("legal_advice", 0.0) if meaning else 0.0
+        legal_margin = t.semantic_legal_margin - (t.own_matter_slack if own_matter else 0.0)
         meaning_says_legal = (
             meaning is not None
             and personal
             and meaning_legal >= t.semantic_legal_floor
-            and meaning_legal >= meaning.career() + t.semantic_legal_margin
+            and meaning_legal >= meaning.career() + legal_margin
         )
         # Words alone ("i'm thinking about being a paralegal" shares "i'm thinking about" with requests for
         # advice) do not decline a question whose meaning is plainly about careers.
