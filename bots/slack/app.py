@@ -13,7 +13,9 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,30 +130,116 @@ DELIVERY_ERRORS = (SlackApiError, DeliveryError, aiohttp.ClientError, TimeoutErr
 # -- the work after the ack --------------------------------------------------------------------------------
 
 
+BUSY_TEXT = "I'm answering a lot of questions right now. Please try again in a moment."
+"""The ack's text when too much work is already waiting: an honest no now rather than an answer much later."""
+DEFAULT_MAX_BACKLOG = 256
+"""Acknowledged requests allowed to wait for or be in answer work before new ones are turned away as busy. At a
+few hundred answers a second per process (BENCHMARKS.md) that is about a second's worth of queue."""
+DEFAULT_MAX_RUNNING = 4
+TURN_SECONDS = 0.005
+"""Work holds one of ``DEFAULT_MAX_RUNNING`` turns until it is done or ``TURN_SECONDS`` have passed, whichever is
+first. Every step of an answer holds the event loop for its CPU time, and asyncio runs every ready task before it
+reads the next request, so with hundreds of answers under way an ack would wait for all of their steps; with a
+few at a time it waits for a few. An answer on a fast network (core, rendering, the POST) takes a few
+milliseconds and keeps its turn to the end; one waiting longer (for Slack over the internet, a slow session
+store) gives its turn up, so waiting never holds up other answers: turns allow up to 4 / 5 ms = 800 answer starts
+a second, more than one process computes."""
+
+
+BUSY_REPLY = Reply(ReplyKind.NOTICE, "Busy", (Section(BUSY_TEXT),), ephemeral=True, meta={"kind": "busy"})
+"""What a click, share or message gets instead of an answer when it arrived over the backlog limit."""
+
+
+_RESPONSE_WRITTEN: ContextVar[asyncio.Event | None] = ContextVar("slack_response_written", default=None)
+
+
+@contextmanager
+def answer_after_response() -> Iterator[None]:
+    """Work given to ``BackgroundWork.start`` inside this block waits until the block is left (however it is
+    left). The HTTP server wraps each request in it and leaves once the ack's bytes are written, so answer work
+    never delays the ack it follows. Without it (Socket Mode, tests calling the app directly) work starts at once.
+    """
+    written = asyncio.Event()
+    token = _RESPONSE_WRITTEN.set(written)
+    try:
+        yield
+    finally:
+        _RESPONSE_WRITTEN.reset(token)
+        written.set()
+
+
 class BackgroundWork:
     """Runs the part of a listener that follows its ack, and holds on to it.
 
     Holding the tasks matters three ways: asyncio keeps only weak references to tasks, shutdown waits for
     answers in flight instead of dropping them, and tests wait for "all work done" instead of sleeping.
+
+    Work held back until its response is written (``answer_after_response``), or waiting for one of the
+    ``max_running`` turns (see ``TURN_SECONDS``), is already a task here, so it is counted, drained and logged like
+    running work. ``over_limit`` tells listeners when ``max_backlog`` tasks are waiting or under way, so they
+    decline new work.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        max_backlog: int | None = DEFAULT_MAX_BACKLOG,
+        max_running: int = DEFAULT_MAX_RUNNING,
+        turn_seconds: float = TURN_SECONDS,
+    ) -> None:
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
         self._tasks: set[asyncio.Task[None]] = set()
+        self.max_backlog = max_backlog
+        self.max_running = max_running
+        self.turn_seconds = turn_seconds
+        self._slots = asyncio.Semaphore(max_running)
+        self.declined = 0
+        """Requests turned away as busy since start (for logs and benchmarks)."""
+
+    def over_limit(self, what: str) -> bool:
+        """True (and counted, and logged now and then) when a new ``what`` should be declined as busy."""
+        if self.max_backlog is None or len(self._tasks) < self.max_backlog:
+            return False
+        self.declined += 1
+        if self.declined == 1 or self.declined % 100 == 0:
+            log.warning("slack work backlog at %d: declined a %s (%d so far)", len(self._tasks), what, self.declined)
+        return True
 
     def start(self, work: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._logged(work, what))
+        task = asyncio.get_running_loop().create_task(self._logged(work, what, _RESPONSE_WRITTEN.get()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _logged(work: Coroutine[Any, Any, None], what: str) -> None:
+    async def _logged(self, work: Coroutine[Any, Any, None], what: str, after: asyncio.Event | None) -> None:
         try:
-            await work
+            if after is not None:
+                await after.wait()
+            async with self._turn():
+                await work
         except asyncio.CancelledError:
+            work.close()  # never awaited if cancelled while waiting; closing an awaited coroutine is a no-op
             raise
         except Exception:
             # Last resort: the handlers catch their own errors and tell the user; this only keeps a bug visible.
             log.exception("slack background work failed: %s", what)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        await self._slots.acquire()
+        held = True
+
+        def give_up() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._slots.release()
+
+        timer = asyncio.get_running_loop().call_later(self.turn_seconds, give_up)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            give_up()
 
     @property
     def pending(self) -> int:
@@ -223,7 +311,12 @@ class SlackAdapter:
         await self._answer(client, request, lambda _reply: destination, where, asked=asked)
 
     async def answer_message(
-        self, client: AsyncWebClient, event: dict[str, Any], workspace: str, bot_user_id: str | None
+        self,
+        client: AsyncWebClient,
+        event: dict[str, Any],
+        workspace: str,
+        bot_user_id: str | None,
+        busy: bool = False,
     ) -> None:
         user, channel = event["user"], event["channel"]
         text = _without_mention(event.get("text") or "", bot_user_id)
@@ -239,19 +332,21 @@ class SlackAdapter:
                 return Ephemeral(channel, user, thread_ts)
             return Post(channel, thread_ts)
 
-        await self._answer(client, request, destination, where)
+        await self._answer(client, request, destination, where, busy=busy)
 
     async def answer_click(
-        self, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any], workspace: str
+        self, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any], workspace: str, busy: bool = False
     ) -> None:
         user = body["user"]["id"]
         container = body.get("container") or {}
         channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
         request = Request(PLATFORM, workspace, user, action=action.get("value") or "", channel=channel)
         where = Where(workspace, user, channel, f"button:{container.get('type', '?')}")
-        await self._answer(client, request, lambda reply: _click_destination(body, reply), where)
+        await self._answer(client, request, lambda reply: _click_destination(body, reply), where, busy=busy)
 
-    async def share(self, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any], workspace: str) -> None:
+    async def share(
+        self, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any], workspace: str, busy: bool = False
+    ) -> None:
         """Re-ask what produced a private answer and post the result to the channel, crediting the sharer."""
         user = body["user"]["id"]
         channel = (body.get("container") or {}).get("channel_id")
@@ -260,6 +355,9 @@ class SlackAdapter:
         url = body.get("response_url")
         if not url:
             log.warning("share button without a response_url (%s)", where)
+            return
+        if busy:
+            await self._deliver(client, ResponseUrl(url), render_reply(BUSY_REPLY), where)
             return
         if spec is None:
             log.warning("unusable share button value (%s)", where)
@@ -296,7 +394,12 @@ class SlackAdapter:
         choose: Callable[[Reply], Destination],
         where: Where,
         asked: str | None = None,
+        busy: bool = False,
     ) -> None:
+        """Answer ``request``; when ``busy`` (too much work waiting when it was acknowledged), say so instead."""
+        if busy:
+            await self._deliver(client, choose(BUSY_REPLY), render_reply(BUSY_REPLY), where)
+            return
         try:
             reply = await self.advisor.handle(request)
             destination = choose(reply)
@@ -484,6 +587,10 @@ def build_slack_app(
     async def slash_command(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
+        if work.over_limit("slash command"):
+            # The ack itself can carry the message: nothing queued, nothing to deliver later.
+            await ack(text=BUSY_TEXT)
+            return
         await ack()
         work.start(adapter.answer_command(client, command, _workspace(context)), "slash command")
 
@@ -492,28 +599,33 @@ def build_slack_app(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         await ack()
-        work.start(adapter.answer_click(client, body, action, _workspace(context)), "button")
+        work.start(
+            adapter.answer_click(client, body, action, _workspace(context), busy=work.over_limit("button")), "button"
+        )
 
     @app.action(SHARE_ACTION_ID)
     async def share_clicked(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         await ack()
-        work.start(adapter.share(client, body, action, _workspace(context)), "share")
+        work.start(adapter.share(client, body, action, _workspace(context), busy=work.over_limit("share")), "share")
 
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
         if _written_by_a_person(event):
-            work.start(adapter.answer_message(client, event, _workspace(context), context.bot_user_id), "mention")
+            busy = work.over_limit("mention")
+            work.start(adapter.answer_message(client, event, _workspace(context), context.bot_user_id, busy), "mention")
 
     @app.event("message")
     async def direct_message(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
         if event.get("channel_type") == "im" and _written_by_a_person(event):
-            work.start(adapter.answer_message(client, event, _workspace(context), context.bot_user_id), "dm")
+            busy = work.over_limit("dm")
+            work.start(adapter.answer_message(client, event, _workspace(context), context.bot_user_id, busy), "dm")
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
-        if event.get("tab") == "home" and event.get("user"):
+        if event.get("tab") == "home" and event.get("user") and not work.over_limit("app home"):
+            # Busy: the tab keeps what it showed last; it is published again the next time it is opened.
             work.start(adapter.publish_home(client, event["user"], _workspace(context)), "app home")
 
     @app.error

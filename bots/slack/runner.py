@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.async_app import AsyncApp
@@ -25,7 +27,7 @@ from core.advisor import Advisor
 from core.config import Settings
 from core.once import DeliveryGuard
 
-from .app import BackgroundWork, build_slack_app
+from .app import DEFAULT_MAX_BACKLOG, BackgroundWork, answer_after_response, build_slack_app
 
 log = logging.getLogger("advisor.slack")
 
@@ -33,6 +35,8 @@ EVENTS_PATH = "/slack/events"
 """Where Slack posts commands, events and interactivity in HTTP mode (the manifest's request URLs)."""
 DRAIN_SECONDS = 10.0
 """On shutdown, how long answers already acknowledged may take to reach their users."""
+MAX_BACKLOG_VARIABLE = "SLACK_MAX_BACKLOG"
+"""Acknowledged requests that may wait for their answer before new ones are told "busy"; 0 turns the limit off."""
 
 
 class SlackConfigError(RuntimeError):
@@ -51,10 +55,44 @@ def configuration_problem(settings: Settings) -> str | None:
     return f"Slack {settings.slack_mode} mode needs {' and '.join(missing)}; see docs/slack.md."
 
 
+def max_backlog_from_environment() -> int | None:
+    """``SLACK_MAX_BACKLOG`` (default ``DEFAULT_MAX_BACKLOG``; 0 means no limit). Read here rather than in
+    ``Settings`` because only the Slack adapter has a backlog."""
+    raw = os.environ.get(MAX_BACKLOG_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BACKLOG
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SlackConfigError(f"{MAX_BACKLOG_VARIABLE} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise SlackConfigError(f"{MAX_BACKLOG_VARIABLE} must be 0 (no limit) or more, got {value}")
+    return value or None
+
+
+@web.middleware
+async def _answer_after_response(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Write the ack, then let the request's answer work start (``answer_after_response`` in app.py).
+
+    aiohttp would prepare and finish the returned response only after this returns; doing it here puts the
+    ack's bytes on the socket before the answer's CPU work can take the event loop. Both calls are idempotent
+    (``prepare`` returns at once on a prepared response, ``write_eof`` once EOF is sent), so aiohttp's own
+    ``finish_response`` afterwards writes nothing twice. Work is released whatever happens: an error, or a
+    client that hung up (aiohttp then drops the connection as it would have), must not lose acknowledged work.
+    """
+    with answer_after_response():  # leaving the block releases the work
+        response = await handler(request)
+        with contextlib.suppress(ConnectionError):
+            await response.prepare(request)
+            await response.write_eof()
+        return response
+
+
 @asynccontextmanager
 async def http_server(app: AsyncApp, host: str, port: int, path: str = EVENTS_PATH) -> AsyncIterator[int]:
     """Serve ``app`` over HTTP until the block exits; yields the bound port (useful with ``port=0``)."""
     server = AsyncSlackAppServer(port=port, path=path, app=app, host=host)
+    server.web_app.middlewares.append(_answer_after_response)
     runner = web.AppRunner(server.web_app, access_log=None)
     await runner.setup()
     try:
@@ -97,7 +135,7 @@ async def start_slack(
     problem = configuration_problem(settings)
     if problem:
         raise SlackConfigError(problem)
-    work = BackgroundWork()
+    work = BackgroundWork(max_backlog=max_backlog_from_environment())
     # One connection pool for every Web API call and response_url post, instead of one per call.
     async with aiohttp.ClientSession() as session:
         if client is None:
