@@ -241,8 +241,8 @@ async def test_quiz_cancel_and_resume(slack: SlackHarness, kb: KnowledgeBase) ->
     "forge",
     [
         pytest.param(lambda body: sign(body, secret="not-the-secret"), id="wrong-secret"),
-        pytest.param(lambda body: sign(body, timestamp=int(time.time()) - 301), id="stale-timestamp"),
-        pytest.param(lambda body: sign(body, timestamp=int(time.time()) + 301), id="future-timestamp"),
+        pytest.param(lambda body: sign(body, timestamp=int(time.time()) - 330), id="stale-timestamp"),
+        pytest.param(lambda body: sign(body, timestamp=int(time.time()) + 330), id="future-timestamp"),
         pytest.param(lambda body: sign(body.replace("paralegal", "lawyer")), id="tampered-body"),
         pytest.param(lambda body: {}, id="unsigned"),
     ],
