@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -124,10 +125,14 @@ async def child(scale: int, size: int) -> dict[str, object]:
 def run(scales: list[int], size: int) -> None:
     results = []
     for scale in scales:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(scale), "--size", str(size)],
-            capture_output=True, text=True, timeout=1800, check=True,
-        )
+        # Synthetic phrasings' vectors go to a throwaway cache, not the user's (they would be ~120 MB at 100×);
+        # every scale pays for encoding its phrasings, which shows in "index".
+        with tempfile.TemporaryDirectory() as cache:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(scale), "--size", str(size)],
+                capture_output=True, text=True, timeout=3600, check=True,
+                env={**os.environ, "ADVISOR_CACHE_DIR": cache},
+            )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = results[0]
     sizes = ", ".join(f"{s}×" for s in scales)
