@@ -285,7 +285,9 @@ class Matcher:
         # advice) do not decline a question whose meaning is plainly about careers.
         meaning_says_career = meaning is not None and meaning.career() >= meaning_legal + t.semantic_career_veto
         words_say_legal = (
-            legal >= t.legal and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
+            personal
+            and legal >= t.legal
+            and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
         )
         if classifier_says_legal or meaning_says_legal or (words_say_legal and not meaning_says_career):
             return non_answer(Kind.LEGAL_ADVICE, max(legal, meaning_legal, guess.margin))

@@ -120,10 +120,18 @@ class RoleFinder:
         return RoleFinding(tuple(roles), rest, tuple(tokens), named_group, tuple(other_jobs))
 
     def _match_at(self, tokens: list[str], start: int) -> tuple[int, str] | None:
+        # Longest first; among patterns of one length an exact match beats a forgiven typo, so the word
+        # "secretary" is the role even though the false friend "secretly" is one typo away from it.
+        forgiven: tuple[int, str] | None = None
         for pattern, role_id in self._by_initial.get(tokens[start][:1], ()):
+            if forgiven is not None and len(pattern) < forgiven[0]:
+                return forgiven
             end = start + len(pattern)
             if end > len(tokens):
                 continue
-            if all(_token_matches(p, t) for p, t in zip(pattern, tokens[start:end], strict=True)):
+            span = tokens[start:end]
+            if tuple(span) == pattern:
                 return len(pattern), role_id
-        return None
+            if forgiven is None and all(_token_matches(p, t) for p, t in zip(pattern, span, strict=True)):
+                forgiven = (len(pattern), role_id)
+        return forgiven
