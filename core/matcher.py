@@ -86,6 +86,8 @@ class Thresholds:
     topic_model_weight: float = 1.0
     """How much the learned topic model's score for an entry's topic adds when entries are ranked."""
     semantic_answer: float = 0.45
+    semantic_answer_named: float = 0.35
+    """The same when a role is named (or carried over): naming our job is itself evidence of a career question."""
     """A question whose words match weakly is still answered when its meaning matches this well."""
     semantic_legal_margin: float = 0.05
     """Declined as legal advice when it is this much closer in meaning to legal-advice examples than to careers."""
@@ -330,7 +332,8 @@ class Matcher:
         ranked = self._rank(scores, roles, meaning)
         best = ranked[0]
         best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
-        if meaning is not None and self._entry_score(best, meaning, ()) >= t.semantic_answer:
+        semantic_bar = t.semantic_answer_named if roles else t.semantic_answer
+        if meaning is not None and self._entry_score(best, meaning, ()) >= semantic_bar:
             # Few shared words but the same meaning ("what do they bring home" ~ "what is the pay").
             best_score = max(best_score, threshold_for(roles))
         if roles and best_score < t.weak_topic and (not content_words or follow_up):
