@@ -96,6 +96,8 @@ class Thresholds:
     """With no role named, a question this far in meaning from every career phrasing is out of scope."""
     semantic_out_of_scope_margin: float = -0.10
     """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
+    both_legal_margin: float = 0.20
+    """Declined whatever it names when the classifier says legal advice by this margin and meaning agrees."""
     own_matter_slack: float = 0.10
     """Someone who speaks of "my case", "my lease"... is declined on a little less evidence."""
     semantic_career_veto: float = 0.30
@@ -291,7 +293,15 @@ class Matcher:
             and legal >= t.legal
             and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
         )
-        if classifier_says_legal or meaning_says_legal or (words_say_legal and not meaning_says_career):
+        # Safety net, whoever the message names: both the classifier (clearly) and meaning say legal advice.
+        both_say_legal = (
+            meaning is not None
+            and guess.kind == "legal_advice"
+            and guess.margin >= t.both_legal_margin
+            and meaning_legal >= meaning.career()
+        )
+        words_alone_say_legal = words_say_legal and not meaning_says_career
+        if classifier_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
             return non_answer(Kind.LEGAL_ADVICE, max(legal, meaning_legal, guess.margin))
         if (guess.kind == "quiz" and quiz >= t.classifier_quiz) or (
             quiz >= t.intent and quiz >= max(career_evidence, help_score, out_of_scope)
