@@ -96,6 +96,7 @@ class Thresholds:
     """With no role named, a question this far in meaning from every career phrasing is out of scope."""
     semantic_out_of_scope_margin: float = -0.10
     """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
+    classifier_narrow_margin: float = 0.10
     both_legal_margin: float = 0.20
     """Declined whatever it names when the classifier says legal advice by this margin and meaning agrees."""
     own_matter_slack: float = 0.10
@@ -114,8 +115,8 @@ _COMPARING = re.compile(
 )
 _OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
 _OWN_MATTER = re.compile(
-    r"\bmy (?:own|case|situation|lawsuit|divorce|custody|lease|landlord|boss|employer|ex|will|ticket|arrest|"
-    r"accident|eviction|visa|green card|contract|charges?)\b"
+    r"\bmy (?:own|case|lawsuit|divorce|custody|lease|landlord|ex|will|ticket|arrest|accident|eviction|visa|"
+    r"green card|charges?)\b"
 )
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _MEANING_CANDIDATES = 12
@@ -130,6 +131,8 @@ class _Scores:
     topic: dict[str, float] = field(default_factory=dict)
     intent: dict[str, float] = field(default_factory=dict)
     predicted: dict[str, float] = field(default_factory=dict)
+    by_role_name: set[str] = field(default_factory=set)
+    """Entries whose best-matching phrasing named a role (so its specificity came from the name)."""
     """Topic scores from the ``TopicModel`` (meaning only)."""
 
     def career(self) -> float:
@@ -162,9 +165,14 @@ class Matcher:
         for entry in kb.entries:
             self._by_topic.setdefault(entry.topic.value, []).append(entry)
         documents: list[tuple[str, str]] = []
+        self._names_role: set[int] = set()
+        """Documents whose phrasing named a role before the name was taken out."""
         for entry in kb.entries:
             for text in (entry.question, *entry.phrasings):
-                documents.append((_ENTRY + entry.id, self.roles.strip_names(text)))
+                finding = self.roles.find(text)
+                if finding.roles:
+                    self._names_role.add(len(documents))
+                documents.append((_ENTRY + entry.id, finding.rest))
         for topic in kb.topics:
             for text in topic.phrasings:
                 documents.append((_TOPIC + topic.topic.value, self.roles.strip_names(text)))
@@ -182,7 +190,12 @@ class Matcher:
     # -- scoring -----------------------------------------------------------------------------------------
 
     def _score(self, rest: str) -> _Scores:
-        return _Scores.of({label: n.score for label, n in self.index.best_by_label(rest).items()})
+        best = self.index.best_by_label(rest)
+        scores = _Scores.of({label: n.score for label, n in best.items()})
+        scores.by_role_name = {
+            label[len(_ENTRY) :] for label, n in best.items() if label.startswith(_ENTRY) and n.doc in self._names_role
+        }
+        return scores
 
     def _topic_model(self) -> TopicModel | None:
         assert self.semantic is not None
@@ -301,7 +314,11 @@ class Matcher:
             and meaning_legal >= meaning.career()
         )
         words_alone_say_legal = words_say_legal and not meaning_says_career
-        if classifier_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
+        # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
+        classifier_alone_says_legal = classifier_says_legal and not (
+            meaning_says_career and guess.margin < t.classifier_narrow_margin
+        )
+        if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
             return non_answer(Kind.LEGAL_ADVICE, max(legal, meaning_legal, guess.margin))
         if (guess.kind == "quiz" and quiz >= t.classifier_quiz) or (
             quiz >= t.intent and quiz >= max(career_evidence, help_score, out_of_scope)
@@ -430,7 +447,11 @@ class Matcher:
                 scores.entry.get(e.id, 0.0) for e in ranked[1:] if e.topic == best.topic and e.roles != best.roles
             ]
             # ...but only when it is that entry's question, not a personal story that shares a few of its words.
-            sure = meaning is None or self._entry_score(best, meaning, ()) >= t.semantic_specific
+            # A phrasing like "starting pay for paralegals" matches "whats the starting pay" only once its role name
+            # is taken out; the question itself says nothing that only that role's entry answers.
+            sure = best.id not in scores.by_role_name and (
+                meaning is None or self._entry_score(best, meaning, ()) >= t.semantic_specific
+            )
             if sure and own >= topic_score + t.specific_margin and own >= max(rivals, default=0.0) + t.specific_margin:
                 return Match(
                     Kind.ANSWER,
