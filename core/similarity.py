@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
+import numpy as np
+
 from .text import edit_distance_at_most, typo_budget, words
 
 # Chat spellings mapped to the words our phrasings use. Kept tiny and generic: domain synonyms belong in
@@ -204,14 +206,24 @@ class SimilarityIndex:
             doc_freq.update(counts.keys())
         total = max(len(raw), 1)
         self._idf = {f: math.log((1 + total) / (1 + df)) + 1.0 for f, df in doc_freq.items()}
-        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)  # only while building
         for doc_id, counts in enumerate(raw):
             for feature, weight in self._weights(counts).items():
                 self._postings[feature].append((doc_id, weight))
-        for postings in self._postings.values():
+        # Postings as arrays: a query adds them up with one NumPy bincount instead of a Python loop per posting,
+        # which is what long run-on questions (hundreds of features) spent their time on.
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for feature, postings in self._postings.items():
             if len(postings) > max_postings:
                 postings.sort(key=lambda posting: -posting[1])
                 del postings[max_postings:]
+            self._arrays[feature] = (
+                np.fromiter((doc for doc, _ in postings), dtype=np.intp, count=len(postings)),
+                np.fromiter((weight for _, weight in postings), dtype=np.float64, count=len(postings)),
+            )
+        del self._postings
+        # Runs of documents with the same label, so each label's best is one slice.
+        self._runs = [i for i in range(len(self.labels)) if i == 0 or self.labels[i] != self.labels[i - 1]]
         vocabulary: Counter[str] = Counter()
         for _, text in documents:
             vocabulary.update(expand_chat(words(text)))
@@ -251,19 +263,32 @@ class SimilarityIndex:
             return {}
         return {f: w / norm for f, w in weights.items()}
 
-    def scores(self, text: str) -> dict[int, float]:
-        query = self._weights(features(text, self.correct))
-        totals: dict[int, float] = defaultdict(float)
-        for feature, q_weight in query.items():
-            for doc_id, d_weight in self._postings.get(feature, ()):
-                totals[doc_id] += q_weight * d_weight
-        return totals
+    def scores(self, text: str) -> np.ndarray:
+        """Cosine similarity of ``text`` with every document (0 for documents sharing no feature)."""
+        doc_ids: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        for feature, q_weight in self._weights(features(text, self.correct)).items():
+            found = self._arrays.get(feature)
+            if found is not None:
+                doc_ids.append(found[0])
+                weights.append(found[1] * q_weight)
+        if not doc_ids:
+            return np.zeros(len(self.labels))
+        return np.bincount(np.concatenate(doc_ids), weights=np.concatenate(weights), minlength=len(self.labels))
 
     def best_by_label(self, text: str) -> dict[str, Neighbour]:
+        """Each label's best document, for labels with at least one document sharing a feature with ``text``."""
+        totals = self.scores(text)
+        if not len(totals):
+            return {}
+        maxima = np.maximum.reduceat(totals, self._runs)
+        ends = [*self._runs[1:], len(totals)]
         best: dict[str, Neighbour] = {}
-        for doc_id, score in self.scores(text).items():
-            label = self.labels[doc_id]
+        for run in np.flatnonzero(maxima > 0).tolist():
+            start = self._runs[run]
+            doc = start + int(np.argmax(totals[start : ends[run]]))
+            label, score = self.labels[doc], float(totals[doc])
             current = best.get(label)
             if current is None or score > current.score:
-                best[label] = Neighbour(label, score, doc_id)
+                best[label] = Neighbour(label, score, doc)
         return best
