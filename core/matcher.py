@@ -16,9 +16,9 @@ from enum import StrEnum
 
 import numpy as np
 
-from .intent_classifier import IntentClassifier
+from .intent_classifier import IntentClassifier, IntentGuess
 from .kb_model import Entry, KnowledgeBase, Topic
-from .role_finder import RoleFinder
+from .role_finder import RoleFinder, RoleFinding
 from .semantic import EmbeddingCache, Encoder, SemanticIndex, TopicModel, default_encoder
 from .similarity import STOP_WORDS, SimilarityIndex, expand_chat
 from .text import clean_question
@@ -147,6 +147,47 @@ class _Scores:
         return scores
 
 
+@dataclass(frozen=True)
+class _Question:
+    """One question as the decision sees it."""
+
+    text: str
+    finding: RoleFinding
+    content_words: list[str]
+    scores: _Scores
+    meaning: _Scores | None
+    guess: IntentGuess
+    follow_up: bool
+    about_role: bool
+    """A role is named, or carried over from the conversation."""
+    role_bonus: float
+
+    @property
+    def career(self) -> float:
+        return self.scores.career()
+
+    @property
+    def career_evidence(self) -> float:
+        # Naming one of our roles is strong evidence of a career question; examples of other intents rarely do.
+        return self.career + (self.role_bonus if self.about_role else 0.0)
+
+    @property
+    def legal(self) -> float:
+        return self.scores.intent.get("legal_advice", 0.0)
+
+    @property
+    def out_of_scope(self) -> float:
+        return self.scores.intent.get("out_of_scope", 0.0)
+
+    @property
+    def quiz(self) -> float:
+        return self.scores.intent.get("quiz", 0.0)
+
+    @property
+    def help(self) -> float:
+        return self.scores.intent.get("help", 0.0)
+
+
 class Matcher:
     def __init__(
         self,
@@ -237,30 +278,10 @@ class Matcher:
         cleaned = clean_question(question)
         if not cleaned.text:
             return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
-        finding = self.roles.find(cleaned.text)
-        content_words = [w for w in expand_chat(finding.rest.split()) if w not in STOP_WORDS]
-        scores = self._score(finding.rest)
+        q = self._read(cleaned.text, context)
         t = self.thresholds
-        named = bool(finding.roles)
-        # In a conversation about a role, a question naming no role is about that role, however long it is
-        # ("do they work on custody cases", "could i end up running docketing"), unless it is off-topic or
-        # legal advice, which the checks below still catch.
-        continues_role = bool(context.roles) and not named
-        follow_up = bool(context.roles or context.topic) and (
-            len(content_words) <= 4 or cleaned.text.startswith(_FOLLOW_UP_OPENERS) or continues_role
-        )
-        about_role = named or (follow_up and bool(context.roles))
-
-        career = scores.career()
-        legal = scores.intent.get("legal_advice", 0.0)
-        out_of_scope = scores.intent.get("out_of_scope", 0.0)
-        quiz = scores.intent.get("quiz", 0.0)
-        help_score = scores.intent.get("help", 0.0)
-        # Naming one of our roles is strong evidence of a career question; examples of other intents rarely do.
-        career_evidence = career + (t.role_bonus if about_role else 0.0)
-
-        def threshold_for(roles: tuple[str, ...]) -> float:
-            return t.answer_named if roles else t.answer
+        finding, scores, meaning, guess = q.finding, q.scores, q.meaning, q.guess
+        content_words, follow_up = q.content_words, q.follow_up
 
         def non_answer(kind: Kind, confidence: float, suggestions: tuple[str, ...] = ()) -> Match:
             return Match(
@@ -270,85 +291,27 @@ class Matcher:
                 truncated=cleaned.truncated,
             )
 
+        def threshold_for(roles: tuple[str, ...]) -> float:
+            return t.answer_named if roles else t.answer
+
+        if q.help >= t.sure_help and not q.about_role and guess.kind != "quiz":
+            return non_answer(Kind.HELP, q.help)
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
-        guess = self.intents.classify(cleaned.text)
-        if help_score >= t.sure_help and not about_role and guess.kind != "quiz":
-            return non_answer(Kind.HELP, help_score)
-        # With one of our roles named (or carried over from the conversation), a question is about the job
-        # ("can a legal assistant go to court?") unless the person talks about their own matter ("as a paralegal
-        # student, should I ... my divorce").
-        personal = not about_role or any(w in _PERSONAL for w in finding.words)
-        # "...but this is about my own divorce": naming the job does not make the person's own matter a career
-        # question, so such a message is judged as if it named no role.
-        own_matter = _OWN_MATTER.search(cleaned.text) is not None
-        career_framed = about_role and not own_matter
-        classifier_says_legal = (
-            guess.kind == "legal_advice"
-            and personal
-            and legal >= t.classifier_legal_floor
-            and legal >= career - (t.classifier_legal_gap if not career_framed else 0.0)
-        )
-        meaning = self._meaning(finding.rest, content_words)
-        meaning_legal = meaning.intent.get("legal_advice", 0.0) if meaning else 0.0
-        legal_margin = t.semantic_legal_margin - (t.own_matter_slack if own_matter else 0.0)
-        meaning_says_legal = (
-            meaning is not None
-            and personal
-            and meaning_legal >= t.semantic_legal_floor
-            and meaning_legal >= meaning.career() + legal_margin
-        )
-        # Words alone ("i'm thinking about being a paralegal" shares "i'm thinking about" with requests for
-        # advice) do not decline a question whose meaning is plainly about careers.
-        meaning_says_career = meaning is not None and meaning.career() >= meaning_legal + t.semantic_career_veto
-        words_say_legal = (
-            personal
-            and legal >= t.legal
-            and legal >= max(career_evidence, out_of_scope, quiz, help_score) - t.legal_margin
-        )
-        # Safety net, whoever the message names: both the classifier (clearly) and meaning say legal advice.
-        both_say_legal = (
-            meaning is not None
-            and guess.kind == "legal_advice"
-            and guess.margin >= t.both_legal_margin
-            and meaning_legal >= meaning.career()
-        )
-        words_alone_say_legal = words_say_legal and not meaning_says_career
-        # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
-        classifier_alone_says_legal = classifier_says_legal and not (
-            meaning_says_career and guess.margin < t.classifier_narrow_margin
-        )
-        if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
-            return non_answer(Kind.LEGAL_ADVICE, max(legal, meaning_legal, guess.margin))
-        if (guess.kind == "quiz" and quiz >= t.classifier_quiz) or (
-            quiz >= t.intent and quiz >= max(career_evidence, help_score, out_of_scope)
+        legal_confidence = self._legal_advice(q)
+        if legal_confidence is not None:
+            return non_answer(Kind.LEGAL_ADVICE, legal_confidence)
+        if (guess.kind == "quiz" and q.quiz >= t.classifier_quiz) or (
+            q.quiz >= t.intent and q.quiz >= max(q.career_evidence, q.help, q.out_of_scope)
         ):
-            return non_answer(Kind.QUIZ, quiz)
-        if (guess.kind == "help" and not about_role) or (
-            help_score >= t.intent and help_score >= max(career_evidence, out_of_scope)
+            return non_answer(Kind.QUIZ, q.quiz)
+        if (guess.kind == "help" and not q.about_role) or (
+            q.help >= t.intent and q.help >= max(q.career_evidence, q.out_of_scope)
         ):
-            return non_answer(Kind.HELP, help_score)
-        if not named:
-            if meaning is not None:
-                # Far in meaning from every career phrasing, or nearer the off-topic examples than any of them.
-                # A follow-up is given the benefit of the doubt: the conversation says it is about the job.
-                meaning_career = meaning.career()
-                meaning_out = meaning.intent.get("out_of_scope", 0.0)
-                # "what does the job pay in texas" talks about one of our jobs without naming it: ask which.
-                about_a_job = follow_up or _JOB_REFERENCE.search(cleaned.text) is not None
-                if meaning_career < t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0) or (
-                    not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
-                ):
-                    return non_answer(Kind.OUT_OF_SCOPE, max(meaning_out, 1.0 - meaning_career))
-            if finding.other_jobs and not follow_up:
-                return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
-            if guess.kind == "out_of_scope" and not follow_up and career < t.classifier_out_of_scope_career:
-                return non_answer(Kind.OUT_OF_SCOPE, max(out_of_scope, 0.5))
-            # Meaning already judged a follow-up above; its few words ("how much do they get paid") say little.
-            if out_of_scope >= t.out_of_scope and out_of_scope >= career and not (about_role and meaning is not None):
-                return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
-        elif out_of_scope >= career + t.named_out_of_scope_margin:
-            return non_answer(Kind.OUT_OF_SCOPE, out_of_scope)
+            return non_answer(Kind.HELP, q.help)
+        off_topic_confidence = self._off_topic(q)
+        if off_topic_confidence is not None:
+            return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
 
         roles = finding.roles
         used_context = False
@@ -366,7 +329,7 @@ class Matcher:
         if roles and best_score < t.weak_topic and (not content_words or follow_up):
             # Just a role name ("paralegal?", "what about legal secs"): continue the topic or give the overview.
             topic = Topic(context.topic) if follow_up and context.topic else Topic.OVERVIEW
-            return self._answer_for(roles, topic, None, 0.8 if named else 0.6, cleaned.truncated, used_context)
+            return self._answer_for(roles, topic, None, 0.8 if finding.roles else 0.6, cleaned.truncated, used_context)
         threshold = threshold_for(roles)
         if best_score < threshold:
             suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
@@ -384,6 +347,106 @@ class Matcher:
             # and outlook have their own two-role answers.
             return self._answer_for(roles, Topic.COMPARISON, None, best_score, cleaned.truncated, used_context)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
+
+    def _read(self, text: str, context: ConversationContext) -> _Question:
+        """Everything the decision looks at: role slot, word scores, meaning scores, the intent classifier."""
+        finding = self.roles.find(text)
+        content_words = [w for w in expand_chat(finding.rest.split()) if w not in STOP_WORDS]
+        named = bool(finding.roles)
+        # In a conversation about a role, a question naming no role is about that role, however long it is
+        # ("do they work on custody cases", "could i end up running docketing"), unless it is off-topic or
+        # legal advice, which the checks still catch.
+        continues_role = bool(context.roles) and not named
+        follow_up = bool(context.roles or context.topic) and (
+            len(content_words) <= 4 or text.startswith(_FOLLOW_UP_OPENERS) or continues_role
+        )
+        about_role = named or (follow_up and bool(context.roles))
+        return _Question(
+            text=text,
+            finding=finding,
+            content_words=content_words,
+            scores=self._score(finding.rest),
+            meaning=self._meaning(finding.rest, content_words),
+            guess=self.intents.classify(text),
+            follow_up=follow_up,
+            about_role=about_role,
+            role_bonus=self.thresholds.role_bonus,
+        )
+
+    def _legal_advice(self, q: _Question) -> float | None:
+        """The confidence that this is a request for legal advice, or None when it is not one."""
+        t, guess, meaning = self.thresholds, q.guess, q.meaning
+        # With one of our roles named (or carried over from the conversation), a question is about the job
+        # ("can a legal assistant go to court?") unless the person talks about their own matter ("as a paralegal
+        # student, should I ... my divorce").
+        personal = not q.about_role or any(w in _PERSONAL for w in q.finding.words)
+        # "...but this is about my own divorce": naming the job does not make the person's own matter a career
+        # question, so such a message is judged as if it named no role.
+        own_matter = _OWN_MATTER.search(q.text) is not None
+        career_framed = q.about_role and not own_matter
+        classifier_says_legal = (
+            guess.kind == "legal_advice"
+            and personal
+            and q.legal >= t.classifier_legal_floor
+            and q.legal >= q.career - (t.classifier_legal_gap if not career_framed else 0.0)
+        )
+        meaning_legal = meaning.intent.get("legal_advice", 0.0) if meaning else 0.0
+        legal_margin = t.semantic_legal_margin - (t.own_matter_slack if own_matter else 0.0)
+        meaning_says_legal = (
+            meaning is not None
+            and personal
+            and meaning_legal >= t.semantic_legal_floor
+            and meaning_legal >= meaning.career() + legal_margin
+        )
+        # Words alone ("i'm thinking about being a paralegal" shares "i'm thinking about" with requests for
+        # advice) do not decline a question whose meaning is plainly about careers.
+        meaning_says_career = meaning is not None and meaning.career() >= meaning_legal + t.semantic_career_veto
+        words_say_legal = (
+            personal
+            and q.legal >= t.legal
+            and q.legal >= max(q.career_evidence, q.out_of_scope, q.quiz, q.help) - t.legal_margin
+        )
+        # Safety net, whoever the message names: both the classifier (clearly) and meaning say legal advice.
+        both_say_legal = (
+            meaning is not None
+            and guess.kind == "legal_advice"
+            and guess.margin >= t.both_legal_margin
+            and meaning_legal >= meaning.career()
+        )
+        words_alone_say_legal = words_say_legal and not meaning_says_career
+        # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
+        classifier_alone_says_legal = classifier_says_legal and not (
+            meaning_says_career and guess.margin < t.classifier_narrow_margin
+        )
+        if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
+            return max(q.legal, meaning_legal, guess.margin)
+        return None
+
+    def _off_topic(self, q: _Question) -> float | None:
+        """The confidence that this is not about our three careers, or None."""
+        t, meaning, follow_up = self.thresholds, q.meaning, q.follow_up
+        if q.finding.roles:
+            return q.out_of_scope if q.out_of_scope >= q.career + t.named_out_of_scope_margin else None
+        if meaning is not None:
+            # Far in meaning from every career phrasing, or nearer the off-topic examples than any of them.
+            # A follow-up is given the benefit of the doubt: the conversation says it is about the job, and so
+            # does "what does the job pay in texas" (ask which job).
+            meaning_career = meaning.career()
+            meaning_out = meaning.intent.get("out_of_scope", 0.0)
+            about_a_job = follow_up or _JOB_REFERENCE.search(q.text) is not None
+            floor = t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0)
+            if meaning_career < floor or (
+                not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
+            ):
+                return max(meaning_out, 1.0 - meaning_career)
+        if q.finding.other_jobs and not follow_up:
+            return max(q.out_of_scope, 0.5)
+        if q.guess.kind == "out_of_scope" and not follow_up and q.career < t.classifier_out_of_scope_career:
+            return max(q.out_of_scope, 0.5)
+        # Meaning already judged a follow-up above; its few words ("how much do they get paid") say little.
+        if q.out_of_scope >= t.out_of_scope and q.out_of_scope >= q.career and not (q.about_role and meaning):
+            return q.out_of_scope
+        return None
 
     def _rank(self, scores: _Scores, roles: tuple[str, ...], meaning: _Scores | None = None) -> list[Entry]:
         """Entries by score (words, plus meaning when the model is installed), best first. Only entries the
