@@ -2,10 +2,14 @@
 
 How a question flows:
 1. ``clean_question`` normalises it; ``RoleFinder`` takes the role names out (the role is its own slot).
-2. The rest of the question is compared with every phrasing in the knowledge base (entries, shared topic
-   phrasings, and labelled examples of legal-advice requests, out-of-scope questions, quiz and help).
-3. The decision favours safety: a question that looks like a request for legal advice is declined even
-   when it also looks a bit like a career question.
+2. ``_read``: the rest of the question is compared with every phrasing in the knowledge base (entries, shared
+   topic phrasings, and labelled examples of legal-advice requests, out-of-scope questions, quiz and help) by
+   words (``SimilarityIndex``) and by meaning (``SemanticIndex``, when the embedding model is installed), and
+   the intent classifier gives its guess.
+3. The decision favours safety: ``_legal_advice`` first (a question that looks like a request for legal advice
+   is declined even when it also looks a bit like a career question), then quiz and help, ``_off_topic``, and
+   finally ``_rank``: the entry that fits best by words, meaning and the learned topic model, for the roles
+   named or carried over from the conversation (none → ``_roleless``: a general answer, or "which role?").
 """
 
 from __future__ import annotations
