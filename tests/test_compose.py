@@ -36,7 +36,11 @@ COMPOSE_OWN = {"COMPOSE_PROFILES"}  # read by docker compose itself, not interpo
 def settings_variables() -> set[str]:
     source = (REPO / "core" / "config.py").read_text()
     from_env = source[source.index("def from_env") :]
-    return set(re.findall(r"\(\s*\"([A-Z][A-Z0-9_]{2,})\"", from_env))
+    found = set(re.findall(r"\(\s*\"([A-Z][A-Z0-9_]{2,})\"", from_env))
+    # Settings read where they are used (the embedding model's, the Slack backlog) are named by a constant.
+    for path in [*(REPO / "core").glob("*.py"), *(REPO / "bots").rglob("*.py")]:
+        found |= set(re.findall(r"^[A-Z_]*(?:_ENV|_VARIABLE) = \"([A-Z][A-Z0-9_]+)\"", path.read_text(), flags=re.M))
+    return found
 
 
 def compose_variables() -> set[str]:
