@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from .embedding import EmbeddingModelMissing, load_tokenizer, read_safetensors, weights_fingerprint
+from .embedding import BatchEncoder, EmbeddingModelMissing, load_tokenizer, read_safetensors, weights_fingerprint
 
 OPSET = 17
 """LayerNormalization is a standard op from opset 17."""
@@ -282,7 +281,7 @@ def ensure_model(model_dir: Path, cache_dir: Path, quantized: bool = False, fuse
     return target
 
 
-class OnnxSentenceEncoder:
+class OnnxSentenceEncoder(BatchEncoder):
     """Same interface as ``core.embedding.SentenceEncoder``: ``encode(texts)`` -> unit-length float32 rows."""
 
     def __init__(
@@ -312,17 +311,6 @@ class OnnxSentenceEncoder:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = load_tokenizer(model_dir)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        # Batches of similar length waste little work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        for first in range(0, len(order), batch_size):
-            chosen = order[first : first + batch_size]
-            out[chosen] = self._encode_batch([texts[i] for i in chosen])
-        return out
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
