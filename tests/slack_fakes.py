@@ -525,10 +525,14 @@ class SlackHarness:
 
 @asynccontextmanager
 async def serve_app(
-    advisor: Advisor, fake: FakeSlack, guard: DeliveryGuard | None = None, settings: Settings | None = None
+    advisor: Advisor,
+    fake: FakeSlack,
+    guard: DeliveryGuard | None = None,
+    settings: Settings | None = None,
+    work: BackgroundWork | None = None,
 ) -> AsyncIterator[SlackHarness]:
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url)
-    work = BackgroundWork()
+    work = work if work is not None else BackgroundWork()
     app = build_slack_app(advisor, settings or app_settings(), client=client, guard=guard, work=work)
     async with http_server(app, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
         harness = SlackHarness(fake, app, work, f"http://127.0.0.1:{port}{EVENTS_PATH}", session)

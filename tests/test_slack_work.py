@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
-import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,10 +20,10 @@ from tests.slack_fakes import (
     BOT_TOKEN,
     FORM,
     FakeSlack,
-    SlackHarness,
     app_mention,
     app_settings,
     form_body,
+    serve_app,
     sign,
     slash_command,
 )
@@ -69,16 +67,6 @@ def fake_slack() -> FakeSlack:
         yield fake  # type: ignore[misc]
 
 
-@asynccontextmanager
-async def serve(advisor: Advisor, fake: FakeSlack, work: BackgroundWork) -> AsyncIterator[SlackHarness]:
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url)
-    app = build_slack_app(advisor, app_settings(), client=client, work=work)
-    async with http_server(app, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
-        harness = SlackHarness(fake, app, work, f"http://127.0.0.1:{port}{EVENTS_PATH}", session)
-        try:
-            yield harness
-        finally:
-            await work.drain(10.0)
 
 
 def raw_request(port: int, body: str) -> bytes:
@@ -206,7 +194,7 @@ async def test_over_the_backlog_limit_commands_are_declined_in_the_ack_and_the_r
     store = GatedStore()
     advisor.store = store
     work = BackgroundWork(max_backlog=2)
-    async with serve(advisor, fake_slack, work) as slack:
+    async with serve_app(advisor, fake_slack, work=work) as slack:
         accepted = [await slack.command("/career", "what does a paralegal do?", user=f"U{n}") for n in range(2)]
         declined, declined_url = await slack.command("/career", "what does a paralegal do?", user="U2")
         mention = await slack.event(app_mention("what does a paralegal do?", user="U3"))
