@@ -23,6 +23,7 @@ with the other's.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +34,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from .embedding import BatchEncoder, EmbeddingModelMissing, load_tokenizer, read_safetensors, weights_fingerprint
+
+log = logging.getLogger("advisor.semantic")
 
 OPSET = 17
 """LayerNormalization is a standard op from opset 17."""
@@ -309,7 +312,14 @@ class OnnxSentenceEncoder(BatchEncoder):
         if not spin:
             # Idle worker threads sleep instead of spinning: less CPU burnt between questions, a little latency.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own exception types for a damaged file
+            # A damaged cached graph (disk full, a stray copy) is rebuilt once, like the vector cache.
+            log.warning("cached ONNX graph %s unreadable (%s); rebuilding it", self.path, exc)
+            self.path.unlink(missing_ok=True)
+            self.path = ensure_model(model_dir, cache_dir, quantized, fused)
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = load_tokenizer(model_dir)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:

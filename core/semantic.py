@@ -59,8 +59,8 @@ def default_encoder() -> Encoder | None:
             from .embedding_onnx import OnnxSentenceEncoder
 
             return OnnxSentenceEncoder(model_dir, cache_dir(), quantized=backend == "onnx-int8")
-        except (ImportError, OSError) as exc:
-            # No ONNX Runtime, or no writable cache for the built graph: the NumPy encoder gives the same answers.
+        except Exception as exc:  # ImportError, an unwritable cache, or an ONNX Runtime error of its own type
+            # The NumPy encoder gives the same answers, only slower: better than not starting.
             log.warning("ONNX Runtime encoder unavailable (%s); using the slower NumPy encoder", exc)
     elif backend != "numpy":
         log.warning("unknown %s=%r; using the NumPy encoder", ENCODER_ENV, backend)

@@ -87,3 +87,14 @@ def test_graph_is_built_once_and_reused(model_dir: Path, tmp_path: Path) -> None
     stamp = built.stat().st_mtime_ns
     OnnxSentenceEncoder(model_dir, tmp_path, threads=2)
     assert built.stat().st_mtime_ns == stamp
+
+
+def test_damaged_cached_graph_is_rebuilt(tmp_path: Path) -> None:
+    model_dir = find_model_dir()
+    assert model_dir is not None
+    damaged = model_path(model_dir, tmp_path, quantized=True)
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"not an onnx file")
+    encoder = OnnxSentenceEncoder(model_dir, tmp_path, quantized=True)
+    assert encoder.encode(["how much do paralegals make"]).shape == (1, 384)
+    assert damaged.stat().st_size > 1_000_000
