@@ -109,3 +109,47 @@ def test_stale_context_from_an_older_knowledge_base_is_ignored(advisor: Advisor)
     context = ConversationContext(("court_reporter", "paralegal"), "salary")
     match = advisor.knowledge.matcher.match("and the pay?", context)
     assert match.kind is Kind.ANSWER and match.roles == ("paralegal",)
+
+
+async def test_saying_you_consider_a_role_is_a_career_question(advisor: Advisor):
+    # Shares "i'm thinking about" with requests for advice; its meaning is plainly about the job.
+    reply = await advisor.handle(req("i'm thinking about being a legal secretary"))
+    assert reply.kind is ReplyKind.ANSWER and reply.meta["roles"] == ["legal_secretary"]
+
+
+async def test_long_follow_up_keeps_the_conversations_role(advisor: Advisor):
+    await advisor.handle(req("tell me about legal assistants", user="la"))
+    reply = await advisor.handle(req("how much do they get paid", user="la"))
+    assert reply.meta["roles"] == ["legal_assistant"] and reply.meta["topic"] == "pay"
+
+
+async def test_two_roles_side_by_side_get_the_comparison(advisor: Advisor):
+    reply = await advisor.handle(req("who gets paid more at a law firm, a paralegal or a legal secretary"))
+    assert reply.meta["topic"] == "comparison"
+    assert sorted(reply.meta["roles"]) == ["legal_secretary", "paralegal"]
+
+
+async def test_start_quiz_starts_the_quiz_not_help(advisor: Advisor):
+    reply = await advisor.handle(req("start quiz"))
+    assert reply.meta["kind"] == "quiz"
+
+
+async def test_roleless_question_matching_only_with_a_role_name_asks_which_role(advisor: Advisor):
+    reply = await advisor.handle(req("whats the starting pay", user="fresh2"))
+    assert reply.kind is ReplyKind.CLARIFY
+
+
+async def test_own_matter_is_declined_even_when_a_role_is_named(advisor: Advisor):
+    reply = await advisor.handle(
+        req("i work as a legal secretary at a family law firm but this is about my own divorce - who keeps the dog")
+    )
+    assert reply.kind is ReplyKind.LEGAL_ADVICE
+
+
+def test_role_names_prefer_an_exact_word_over_a_forgiven_typo(kb):
+    from core.role_finder import RoleFinder
+
+    finder = RoleFinder(kb.roles, kb.intents.other_occupations)
+    assert finder.find("can i secretly record my manager").roles == ()  # a false friend, not a secretary
+    assert finder.find("lagal secretary what is it").roles == ("legal_secretary",)
+    assert finder.find("what does a secretary do").roles == ("legal_secretary",)
