@@ -35,6 +35,7 @@ from core.config import Settings
 from core.once import DeliveryGuard, MemoryDeliveryGuard
 from core.reply import Command, Reply, ReplyKind, Request, Section
 
+from .answers import AnswerJob, Answers, JobKind
 from .blocks import CHOICE_ACTION_PREFIX, MAX_BUTTON_VALUE, SHARE_ACTION_ID, escape, render_home, render_reply
 
 log = logging.getLogger("advisor.slack")
@@ -205,10 +206,11 @@ class BackgroundWork:
             log.warning("slack work backlog at %d: declined a %s (%d so far)", len(self._tasks), what, self.declined)
         return True
 
-    def start(self, work: Coroutine[Any, Any, None], what: str) -> None:
+    def start(self, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._logged(work, what, _RESPONSE_WRITTEN.get()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _logged(self, work: Coroutine[Any, Any, None], what: str, after: asyncio.Event | None) -> None:
         try:
@@ -264,6 +266,28 @@ def enable_rate_limit_retries(client: AsyncWebClient, retries: int = RATE_LIMIT_
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=retries))
 
 
+class InProcessAnswers:
+    """Answers jobs in this process, on this event loop, through ``BackgroundWork``."""
+
+    def __init__(self, adapter: SlackAdapter, client: AsyncWebClient, work: BackgroundWork) -> None:
+        self.adapter = adapter
+        self.client = client
+        self.work = work
+
+    def over_limit(self, what: str) -> bool:
+        return self.work.over_limit(what)
+
+    def submit(self, job: AnswerJob) -> None:
+        self.work.start(self.adapter.answer(self.client, job), job.what)
+
+    @property
+    def pending(self) -> int:
+        return self.work.pending
+
+    async def drain(self, timeout: float) -> bool:
+        return await self.work.drain(timeout)
+
+
 class SlackAdapter:
     """Translation both ways plus delivery. Listeners in ``build_slack_app`` stay one-liners around these."""
 
@@ -295,6 +319,19 @@ class SlackAdapter:
         return None
 
     # -- Slack → Request -------------------------------------------------------------------------------
+
+    async def answer(self, client: AsyncWebClient, job: AnswerJob) -> None:
+        """Carry out what a listener acknowledged, here or in an answer worker process."""
+        if job.kind is JobKind.COMMAND:
+            await self.answer_command(client, job.body, job.workspace)
+        elif job.kind is JobKind.MESSAGE:
+            await self.answer_message(client, job.body, job.workspace, job.bot_user_id, job.busy)
+        elif job.kind is JobKind.CLICK:
+            await self.answer_click(client, job.body, job.action, job.workspace, job.busy)
+        elif job.kind is JobKind.SHARE:
+            await self.share(client, job.body, job.action, job.workspace, job.busy)
+        elif job.kind is JobKind.HOME:
+            await self.publish_home(client, job.body["user"], job.workspace)
 
     async def answer_command(self, client: AsyncWebClient, payload: dict[str, Any], workspace: str) -> None:
         name = payload.get("command", "")
@@ -560,14 +597,20 @@ def build_slack_app(
     client: AsyncWebClient | None = None,
     guard: DeliveryGuard | None = None,
     work: BackgroundWork | None = None,
+    answers: Answers | None = None,
 ) -> AsyncApp:
-    """The bolt app for both Socket Mode and HTTP mode: only the handler in front of it differs."""
+    """The bolt app for both Socket Mode and HTTP mode: only the handler in front of it differs.
+
+    Answers are worked out in this process with ``work`` unless ``answers`` sends them elsewhere (the answer
+    worker processes of ``SLACK_ANSWER_WORKERS``, see workers.py)."""
     if client is None:
         client = AsyncWebClient(token=settings.slack_bot_token or None)
     enable_rate_limit_retries(client)
     _install_log_filter()
     work = work if work is not None else BackgroundWork()
     adapter = SlackAdapter(advisor, guard if guard is not None else MemoryDeliveryGuard(), work)
+    if answers is None:
+        answers = InProcessAnswers(adapter, client, work)
     app = AsyncApp(
         name="legal-careers-advisor",
         client=client,
@@ -584,49 +627,51 @@ def build_slack_app(
         return await adapter.skip_repeated_events(body, request, next_)
 
     @app.command(_SLASH_COMMAND)
-    async def slash_command(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-    ) -> None:
-        if work.over_limit("slash command"):
+    async def slash_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        if answers.over_limit("slash command"):
             # The ack itself can carry the message: nothing queued, nothing to deliver later.
             await ack(text=BUSY_TEXT)
             return
         await ack()
-        work.start(adapter.answer_command(client, command, _workspace(context)), "slash command")
+        answers.submit(AnswerJob(JobKind.COMMAND, _workspace(context), command))
 
     @app.action(_CHOICE_ACTION)
     async def choice_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
-        work.start(
-            adapter.answer_click(client, body, action, _workspace(context), busy=work.over_limit("button")), "button"
-        )
+        busy = answers.over_limit("button")
+        answers.submit(AnswerJob(JobKind.CLICK, _workspace(context), body, action, busy=busy))
 
     @app.action(SHARE_ACTION_ID)
     async def share_clicked(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
-        work.start(adapter.share(client, body, action, _workspace(context), busy=work.over_limit("share")), "share")
+        busy = answers.over_limit("share")
+        answers.submit(AnswerJob(JobKind.SHARE, _workspace(context), body, action, busy=busy))
 
     @app.event("app_mention")
-    async def mentioned(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+    async def mentioned(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if _written_by_a_person(event):
-            busy = work.over_limit("mention")
-            work.start(adapter.answer_message(client, event, _workspace(context), context.bot_user_id, busy), "mention")
+            busy = answers.over_limit("mention")
+            answers.submit(
+                AnswerJob(JobKind.MESSAGE, _workspace(context), event, bot_user_id=context.bot_user_id, busy=busy)
+            )
 
     @app.event("message")
-    async def direct_message(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+    async def direct_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("channel_type") == "im" and _written_by_a_person(event):
-            busy = work.over_limit("dm")
-            work.start(adapter.answer_message(client, event, _workspace(context), context.bot_user_id, busy), "dm")
+            busy = answers.over_limit("dm")
+            answers.submit(
+                AnswerJob(JobKind.MESSAGE, _workspace(context), event, bot_user_id=context.bot_user_id, busy=busy)
+            )
 
     @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
-        if event.get("tab") == "home" and event.get("user") and not work.over_limit("app home"):
+    async def home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        if event.get("tab") == "home" and event.get("user") and not answers.over_limit("app home"):
             # Busy: the tab keeps what it showed last; it is published again the next time it is opened.
-            work.start(adapter.publish_home(client, event["user"], _workspace(context)), "app home")
+            answers.submit(AnswerJob(JobKind.HOME, _workspace(context), event))
 
     @app.error
     async def listener_failed(error: Exception, body: dict[str, Any]) -> None:
