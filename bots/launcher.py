@@ -58,6 +58,14 @@ def reload_knowledge(
 
 
 _reloads_in_flight: set[asyncio.Task[bool]] = set()
+_also_on_reload: list[Callable[[], None]] = []
+
+
+def also_on_reload(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` on every SIGHUP as well (the Slack adapter passes it on to its answer workers);
+    returns the function that stops that."""
+    _also_on_reload.append(callback)
+    return lambda: _also_on_reload.remove(callback) if callback in _also_on_reload else None
 
 
 def install_reload_signal(
@@ -67,6 +75,11 @@ def install_reload_signal(
     loop = asyncio.get_running_loop()
 
     def on_sighup() -> None:
+        for callback in list(_also_on_reload):
+            try:
+                callback()
+            except Exception:
+                log.exception("passing the reload on failed")
         # Parsing YAML and building the matcher takes a moment; do it off the event loop so users are not
         # kept waiting. The set keeps a reference so the task is not garbage-collected mid-reload.
         task = loop.create_task(asyncio.to_thread(reload_knowledge, advisor, settings, on_done))

@@ -69,6 +69,11 @@ class Advisor:
         self.rate_limiter = rate_limiter
 
     @property
+    def observer(self) -> Callable[[Request, Reply, float], None] | None:
+        """Told of every request answered (metrics); an adapter answering in other processes passes it on."""
+        return self._observer
+
+    @property
     def kb(self) -> KnowledgeBase:
         return self.knowledge.kb
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -63,6 +63,16 @@ class Settings:
     @property
     def discord_configured(self) -> bool:
         return bool(self.discord_token)
+
+    def to_json(self) -> dict[str, object]:
+        """Every setting, secrets included: only for handing the same settings to a child process over a pipe."""
+        return {f.name: str(v) if isinstance(v, Path) else v for f in fields(self) for v in [getattr(self, f.name)]}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> Settings:
+        known = {f.name: f for f in fields(cls)}
+        values = {k: Path(str(v)) if k in ("knowledge_dir", "data_dir") else v for k, v in raw.items() if k in known}
+        return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(cls, load_env_file: bool = True) -> Settings:

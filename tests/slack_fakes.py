@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bots.slack.answers import Answers
 from bots.slack.app import BackgroundWork, build_slack_app
 from bots.slack.runner import EVENTS_PATH, http_server
 from core.advisor import Advisor
@@ -488,7 +489,7 @@ class SlackHarness:
 
     fake: FakeSlack
     app: AsyncApp
-    work: BackgroundWork
+    work: Answers
     url: str
     session: aiohttp.ClientSession
 
@@ -530,13 +531,15 @@ async def serve_app(
     guard: DeliveryGuard | None = None,
     settings: Settings | None = None,
     work: BackgroundWork | None = None,
+    answers: Answers | None = None,
 ) -> AsyncIterator[SlackHarness]:
+    """``answers`` sends answers elsewhere (answer worker processes); by default they are worked out in-process."""
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url)
     work = work if work is not None else BackgroundWork()
-    app = build_slack_app(advisor, settings or app_settings(), client=client, guard=guard, work=work)
+    app = build_slack_app(advisor, settings or app_settings(), client=client, guard=guard, work=work, answers=answers)
     async with http_server(app, "127.0.0.1", 0) as port, aiohttp.ClientSession() as session:
-        harness = SlackHarness(fake, app, work, f"http://127.0.0.1:{port}{EVENTS_PATH}", session)
+        harness = SlackHarness(fake, app, answers or work, f"http://127.0.0.1:{port}{EVENTS_PATH}", session)
         try:
             yield harness
         finally:
-            await work.drain(10.0)
+            await (answers or work).drain(10.0)

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -28,6 +28,8 @@ from core.config import Settings
 from core.once import DeliveryGuard
 
 from .app import DEFAULT_MAX_BACKLOG, BackgroundWork, answer_after_response, build_slack_app
+from .worker import API_URL_VARIABLE
+from .workers import AnswerWorkers, WorkerStartError, workers_from_environment
 
 log = logging.getLogger("advisor.slack")
 
@@ -135,12 +137,17 @@ async def start_slack(
     problem = configuration_problem(settings)
     if problem:
         raise SlackConfigError(problem)
-    work = BackgroundWork(max_backlog=max_backlog_from_environment())
+    max_backlog = max_backlog_from_environment()
+    work = BackgroundWork(max_backlog=max_backlog)
     # One connection pool for every Web API call and response_url post, instead of one per call.
     async with aiohttp.ClientSession() as session:
         if client is None:
-            client = AsyncWebClient(token=settings.slack_bot_token, session=session)
-        app = build_slack_app(advisor, settings, client=client, guard=guard, work=work)
+            client = AsyncWebClient(
+                token=settings.slack_bot_token, session=session, base_url=os.environ.get(API_URL_VARIABLE) or None
+            )
+        workers = await _start_answer_workers(advisor, settings, client, max_backlog)
+        app = build_slack_app(advisor, settings, client=client, guard=guard, work=work, answers=workers)
+        forwarding = _forward_reloads(workers)
         try:
             await _check_bot_token(client)
             if settings.slack_mode == "socket":
@@ -148,8 +155,47 @@ async def start_slack(
             else:
                 await _serve_http(app, host, settings.slack_port if port is None else port)
         finally:
-            if not await work.drain(DRAIN_SECONDS):
-                log.warning("stopped with %d Slack answers still unsent", work.pending)
+            forwarding()
+            answers = workers if workers is not None else work
+            if not await answers.drain(DRAIN_SECONDS):
+                log.warning("stopped with %d Slack answers still unsent", answers.pending)
+            if workers is not None:
+                await workers.close()
+
+
+async def _start_answer_workers(
+    advisor: Advisor, settings: Settings, client: AsyncWebClient, max_backlog: int | None
+) -> AnswerWorkers | None:
+    """The answer worker processes ``SLACK_ANSWER_WORKERS`` asks for, loaded and ready; None for none."""
+    try:
+        count = workers_from_environment()
+    except WorkerStartError as exc:
+        raise SlackConfigError(str(exc)) from None
+    if count == 0:
+        return None
+    workers = AnswerWorkers(
+        count,
+        settings,
+        max_backlog=max_backlog,
+        observer=advisor.observer,
+        # The workers talk to the same Web API as this process (a loopback fake in tests, GovSlack's own URL).
+        environment={API_URL_VARIABLE: client.base_url},
+    )
+    try:
+        await workers.start()
+    except WorkerStartError as exc:
+        raise SlackConfigError(str(exc)) from None
+    log.info("answering Slack requests in %d worker process(es): %s", count, workers.pids)
+    return workers
+
+
+def _forward_reloads(workers: AnswerWorkers | None) -> Callable[[], None]:
+    """While the adapter runs, a knowledge-base reload (SIGHUP) reaches the answer workers too."""
+    if workers is None:
+        return lambda: None
+    from bots.launcher import also_on_reload
+
+    return also_on_reload(lambda: workers.send_signal(signal.SIGHUP))
 
 
 async def _serve_socket_mode(app: AsyncApp, settings: Settings, client: AsyncWebClient) -> None:
