@@ -101,10 +101,12 @@ def ms_stats(seconds: list[float]) -> tuple[float, float]:
     return statistics.median(ms), percentile(ms, 0.99)
 
 
-def run(requests: dict[int, int]) -> None:
+def run(requests: dict[int, int], workers: int) -> None:
     results, arrived, core_seconds = drive_server_process(
-        lambda urls, fake_port: measure(urls, fake_port, requests), 280, 30
+        lambda urls, fake_port: measure(urls, fake_port, requests), 280, 30, workers
     )
+    if workers:
+        print(f"Our app with SLACK_ANSWER_WORKERS={workers}: answers worked out in {workers} worker process(es).")
 
     assert APPS[0].startswith("our app")
     ours_sent: dict[str, float] = results.pop("ours_sent")  # type: ignore[assignment]
@@ -150,8 +152,9 @@ def run(requests: dict[int, int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, nargs=3, default=DEFAULT_REQUESTS, metavar=("AT_1", "AT_16", "AT_64"))
+    parser.add_argument("--answer-workers", type=int, default=0, help="SLACK_ANSWER_WORKERS for our app [0]")
     args = parser.parse_args()
-    run(dict(zip(LEVELS, args.requests, strict=True)))
+    run(dict(zip(LEVELS, args.requests, strict=True)), args.answer_workers)
 
 
 if __name__ == "__main__":

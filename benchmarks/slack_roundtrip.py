@@ -27,6 +27,7 @@ import asyncio
 import multiprocessing
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -42,10 +43,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp  # noqa: E402
 from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 
 from benchmarks.common import percentile  # noqa: E402
-from bots.slack.app import BUSY_TEXT, build_slack_app  # noqa: E402
+from bots.slack.app import BUSY_TEXT, DEFAULT_MAX_BACKLOG, build_slack_app  # noqa: E402
 from bots.slack.runner import EVENTS_PATH, http_server  # noqa: E402
+from bots.slack.worker import API_URL_VARIABLE  # noqa: E402
+from bots.slack.workers import AnswerWorkers  # noqa: E402
 from core.advisor import Advisor  # noqa: E402
 from core.kb_loader import load_knowledge_base  # noqa: E402
+from core.reply import Reply, Request  # noqa: E402
 from core.sessions import MemorySessionStore  # noqa: E402
 from tests.slack_fakes import (  # noqa: E402
     BOT_TOKEN,
@@ -95,13 +99,36 @@ async def served(app: AsyncApp) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}{EVENTS_PATH}"
 
 
-async def serve_apps(fake: FakeSlack, conn: Connection) -> None:
+async def answer_workers(
+    stack: AsyncExitStack, count: int, fake: FakeSlack, observer: Callable[[Request, Reply, float], None]
+) -> AnswerWorkers | None:
+    """``SLACK_ANSWER_WORKERS=count`` as ``start_slack`` sets it up, the workers posting to the fake Slack."""
+    if not count:
+        return None
+    data = stack.enter_context(tempfile.TemporaryDirectory())
+    # As the in-process Advisor below: no rate limiter, sessions in memory (the workers' own).
+    settings = app_settings(session_store="memory://", rate_limit_per_minute=0, data_dir=Path(data))
+    workers = AnswerWorkers(
+        count,
+        settings,
+        max_backlog=DEFAULT_MAX_BACKLOG,
+        observer=observer,
+        environment={API_URL_VARIABLE: fake.base_url},
+    )
+    await workers.start()
+    stack.push_async_callback(workers.close)
+    return workers
+
+
+async def serve_apps(fake: FakeSlack, conn: Connection, workers: int) -> None:
     kb = load_knowledge_base(REPO / "knowledge")
     core_seconds: list[tuple[str, float]] = []  # (user, seconds)
+
+    def observer(request: Request, _reply: Reply, took: float) -> None:
+        core_seconds.append((request.user, took))
+
     # No rate limiter: this measures the adapter, not the throttle.
-    advisor = Advisor(
-        kb, MemorySessionStore(), observer=lambda request, _, took: core_seconds.append((request.user, took))
-    )
+    advisor = Advisor(kb, MemorySessionStore(), observer=observer)
 
     async with AsyncExitStack() as stack:
         # One connection pool for the Web API and response_url posts, as start_slack gives the app; without it
@@ -111,7 +138,9 @@ async def serve_apps(fake: FakeSlack, conn: Connection) -> None:
         def client() -> AsyncWebClient:
             return AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url, session=session)
 
-        apps = (build_slack_app(advisor, app_settings(), client=client()), bare_app(client(), False))
+        answers = await answer_workers(stack, workers, fake, observer)
+        ours = build_slack_app(advisor, app_settings(), client=client(), answers=answers)
+        apps = (ours, bare_app(client(), False))
         urls = [await stack.enter_async_context(served(app)) for app in (*apps, bare_app(client(), True))]
         conn.send((urls, fake.port))
         # Until the parent says stop (or closes the pipe), bounded by SERVER_LIFETIME.
@@ -119,12 +148,12 @@ async def serve_apps(fake: FakeSlack, conn: Connection) -> None:
     conn.send(([(call.path, call.at) for call in fake.calls("response_url")], core_seconds))
 
 
-def server_process(conn: Connection) -> None:
+def server_process(conn: Connection, workers: int = 0) -> None:
     # The fake Slack lives here, with the apps: in the client's process its thread would hold the GIL just
     # when the client reads an ack (the answer arrives a millisecond later) and inflate the measurement.
     # Validation is the tests' business; here it would only add work.
     with FakeSlack(validate=False) as fake, suppress(EOFError, TimeoutError, KeyboardInterrupt):
-        asyncio.run(serve_apps(fake, conn))
+        asyncio.run(serve_apps(fake, conn, workers))
 
 
 async def post_command(session: aiohttp.ClientSession, url: str, body: str) -> tuple[float, bool]:
@@ -172,14 +201,14 @@ async def measure(urls: list[str], fake_port: int, requests: int) -> tuple[dict[
 
 
 def drive_server_process(
-    measure: Callable[[list[str], int], Awaitable[T]], measure_seconds: float, report_seconds: float
+    measure: Callable[[list[str], int], Awaitable[T]], measure_seconds: float, report_seconds: float, workers: int = 0
 ) -> tuple[T, dict[str, float], list[tuple[str, float]]]:
     """Serve the apps in a child process, run ``measure(urls, fake_port)`` against them, then collect when each
     answer arrived at the fake response_url and our Advisor's core time per request (user, seconds). The child
     is always stopped, even when measuring fails."""
     spawn = multiprocessing.get_context("spawn")
     parent_end, child_end = spawn.Pipe()
-    server = spawn.Process(target=server_process, args=(child_end,), daemon=True)
+    server = spawn.Process(target=server_process, args=(child_end, workers))
     server.start()
     try:
         if not parent_end.poll(60):
@@ -199,10 +228,12 @@ def drive_server_process(
     return result, arrived, core_seconds
 
 
-def run(requests: int) -> None:
+def run(requests: int, workers: int) -> None:
     (acks, sent_at), arrived, core_seconds = drive_server_process(
-        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10
+        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10, workers
     )
+    if workers:
+        print(f"Our app with SLACK_ANSWER_WORKERS={workers}: answers worked out in {workers} worker process(es).")
     # CLOCK_MONOTONIC is system-wide on Linux, so the two processes' timestamps compare.
     answered = [arrived[path] - sent for path, sent in sent_at.items()]
     measured_users = {f"U{number:08d}" for number in range(WARM_UP, WARM_UP + requests)}
@@ -221,8 +252,9 @@ def run(requests: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="measured requests per app (at least 200)")
+    parser.add_argument("--answer-workers", type=int, default=0, help="SLACK_ANSWER_WORKERS for our app [0]")
     args = parser.parse_args()
-    run(max(200, args.requests))
+    run(max(200, args.requests), args.answer_workers)
 
 
 if __name__ == "__main__":

@@ -44,10 +44,12 @@ NICENESS = 10
 
 
 def observation(request: Request, reply: Reply, seconds: float) -> dict[str, Any]:
-    """What the Slack process's metrics need of one answered request (``Metrics.observe``); no user text."""
+    """What the Slack process's observer (``Metrics.observe``) needs of one answered request; no user text."""
     meta = {k: v for k, v in reply.meta.items() if isinstance(v, str | int | float | bool) or v is None}
     return {
         "platform": request.platform,
+        "workspace": request.workspace,
+        "user": request.user,
         "command": request.command.value if request.command else None,
         "button": bool(request.action),
         "kind": reply.kind.value,

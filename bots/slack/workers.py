@@ -294,7 +294,13 @@ class AnswerWorkers:
 def _observed(raw: dict[str, Any]) -> tuple[Request, Reply, float]:
     """The Request and Reply that ``Metrics.observe`` looks at, rebuilt from a worker's report."""
     command = Command(raw["command"]) if raw.get("command") else None
-    request = Request(str(raw["platform"]), "", "", action="button" if raw.get("button") else None, command=command)
+    request = Request(
+        str(raw["platform"]),
+        str(raw.get("workspace", "")),
+        str(raw.get("user", "")),
+        action="button" if raw.get("button") else None,
+        command=command,
+    )
     reply = Reply(
         ReplyKind(raw["kind"]), "", replace_previous=bool(raw.get("replace_previous")), meta=dict(raw.get("meta") or {})
     )
