@@ -23,7 +23,7 @@ from typing import Any
 
 from core.advisor import Advisor
 from core.config import Settings
-from core.health import HealthServer, start_health_server
+from core.health import HealthServer, ReadinessCheck, start_health_server
 from core.kb_loader import KnowledgeBaseError, load_knowledge_base
 from core.metrics import Metrics
 from core.once import DeliveryGuard
@@ -157,6 +157,8 @@ class Services:
     metrics: Metrics
     guard: DeliveryGuard
     health: HealthServer | None
+    checks: dict[str, ReadinessCheck]
+    """Extra readiness checks for ``/readyz``; adapters add theirs while they run (read at every request)."""
 
 
 @contextlib.asynccontextmanager
@@ -170,10 +172,11 @@ async def services(settings: Settings, advisor: Advisor | None = None) -> AsyncI
     pid_record = register_process()
     purge = asyncio.create_task(housekeeping(advisor), name="retention purge")
     health = None
+    checks: dict[str, ReadinessCheck] = {}
     try:
         if settings.health_port:
-            health = await start_health_server(advisor, settings.health_port, metrics=metrics)
-        yield Services(advisor, metrics, open_delivery_guard(advisor.store), health)
+            health = await start_health_server(advisor, settings.health_port, metrics=metrics, checks=checks)
+        yield Services(advisor, metrics, open_delivery_guard(advisor.store), health, checks)
     finally:
         purge.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -217,7 +220,7 @@ async def _serve(settings: Settings, runners: list[str]) -> None:
             from bots.slack.runner import start_slack
 
             # With Redis, a Slack retry that lands on another replica is still recognised as a repeat.
-            tasks.append(start_slack(advisor, settings, running.guard))
+            tasks.append(start_slack(advisor, settings, running.guard, readiness_checks=running.checks))
         if "discord" in runners:
             from bots.discord.runner import start_discord
 

@@ -17,7 +17,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack.app import BUSY_TEXT
-from bots.slack.runner import EVENTS_PATH, SlackConfigError, start_slack
+from bots.slack.runner import EVENTS_PATH, WORKERS_CHECK, SlackConfigError, start_slack
 from bots.slack.worker import API_URL_VARIABLE
 from bots.slack.workers import WORKERS_VARIABLE, AnswerWorkers, WorkerStartError, workers_from_environment
 from core.advisor import Advisor
@@ -132,6 +132,7 @@ async def test_a_worker_that_dies_is_started_again_and_nothing_acknowledged_is_l
         os.kill(victim, signal.SIGKILL)  # mid-work: some of the 20 answers are still in its hands
         await harness.settle(60.0)
         assert workers.restarts == 1 and workers.pids and workers.pids != [victim]
+        assert workers.all_running()
         paths = {c.path for c in fake_slack.calls("response_url")}
         assert all(urllib.parse.urlparse(url).path in paths for url in urls), "an acknowledged command went unanswered"
         # And the new worker answers new commands.
@@ -188,7 +189,8 @@ async def test_start_slack_with_answer_workers_serves_and_stops_them(
     with socket_port() as port:
         settings = worker_settings(tmp_path, slack_port=port)
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=fake_slack.base_url)
-    task = asyncio.create_task(start_slack(advisor, settings, client=client, host="127.0.0.1"))
+    checks: dict[str, Any] = {}
+    task = asyncio.create_task(start_slack(advisor, settings, client=client, host="127.0.0.1", readiness_checks=checks))
     url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -206,11 +208,13 @@ async def test_start_slack_with_answer_workers_serves_and_stops_them(
             assert "legal assistant" in str(answer["blocks"]).lower()
         worker_pids = [p for p in _children() if p != os.getpid()]
         assert worker_pids
+        assert checks[WORKERS_CHECK]() is True  # /readyz: the workers are running
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 30)
     assert not any(alive(pid) for pid in worker_pids)
+    assert WORKERS_CHECK not in checks
 
 
 async def test_a_wrong_worker_count_is_a_configuration_error(

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.advisor import Advisor
 from core.config import Settings
+from core.health import ReadinessCheck
 from core.once import DeliveryGuard
 
 from .app import DEFAULT_MAX_BACKLOG, BackgroundWork, answer_after_response, build_slack_app
@@ -39,6 +40,10 @@ DRAIN_SECONDS = 10.0
 """On shutdown, how long answers already acknowledged may take to reach their users."""
 MAX_BACKLOG_VARIABLE = "SLACK_MAX_BACKLOG"
 """Acknowledged requests that may wait for their answer before new ones are told "busy"; 0 turns the limit off."""
+
+
+WORKERS_CHECK = "slack_answer_workers"
+"""The ``/readyz`` check that every answer worker is running (not dead or being restarted)."""
 
 
 class SlackConfigError(RuntimeError):
@@ -128,11 +133,12 @@ async def start_slack(
     client: AsyncWebClient | None = None,
     port: int | None = None,
     host: str = "0.0.0.0",
+    readiness_checks: dict[str, ReadinessCheck] | None = None,
 ) -> None:
     """Run the Slack adapter until cancelled, then let acknowledged answers finish (up to ``DRAIN_SECONDS``).
 
     ``client`` replaces the Web API client (tests point it at a loopback fake); ``port``/``host`` apply to HTTP
-    mode only.
+    mode only. With answer workers, "are they all running" joins ``readiness_checks`` (``/readyz``) meanwhile.
     """
     problem = configuration_problem(settings)
     if problem:
@@ -148,6 +154,8 @@ async def start_slack(
         workers = await _start_answer_workers(advisor, settings, client, max_backlog)
         app = build_slack_app(advisor, settings, client=client, guard=guard, work=work, answers=workers)
         forwarding = _forward_reloads(workers)
+        if workers is not None and readiness_checks is not None:
+            readiness_checks[WORKERS_CHECK] = workers.all_running
         try:
             await _check_bot_token(client)
             if settings.slack_mode == "socket":
@@ -156,6 +164,8 @@ async def start_slack(
                 await _serve_http(app, host, settings.slack_port if port is None else port)
         finally:
             forwarding()
+            if readiness_checks is not None:
+                readiness_checks.pop(WORKERS_CHECK, None)
             answers = workers if workers is not None else work
             if not await answers.drain(DRAIN_SECONDS):
                 log.warning("stopped with %d Slack answers still unsent", answers.pending)

@@ -161,6 +161,10 @@ class AnswerWorkers:
                 with contextlib.suppress(ProcessLookupError):
                     worker.process.send_signal(signum)
 
+    def all_running(self) -> bool:
+        """Every worker is up and reading jobs (a readiness check: false while one is being restarted)."""
+        return not self._closing and all(worker.alive for worker in self._workers)
+
     @property
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process is not None and w.process.returncode is None]
