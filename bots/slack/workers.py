@@ -210,7 +210,11 @@ class AnswerWorkers:
             worker.waiting.append(job_id)
             return
         assert worker.process is not None and worker.process.stdin is not None
-        worker.process.stdin.write(encode_line({"id": job_id, "job": sent.job.to_json()}))
+        try:
+            worker.process.stdin.write(encode_line({"id": job_id, "job": sent.job.to_json()}))
+        except (ConnectionError, RuntimeError):
+            # Dying right now: its end will be read in a moment, and the job re-sent with those it held.
+            log.warning("Slack answer worker %d refused a job; it is being replaced", worker.index)
 
     async def _listen(self, worker: _Worker, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
@@ -245,7 +249,9 @@ class AnswerWorkers:
             self._idle.set()
 
     def _schedule_restart(self, worker: _Worker, code: int) -> None:
-        held = [job_id for job_id, sent in self._sent.items() if sent.worker == worker.index]
+        # Jobs submitted after it died and before its end was read are already waiting; the rest it held.
+        waiting = set(worker.waiting)
+        held = [job_id for job_id, sent in self._sent.items() if sent.worker == worker.index and job_id not in waiting]
         log.error(
             "Slack answer worker %d stopped (exit code %d) holding %d answers; starting it again",
             worker.index,
