@@ -98,9 +98,11 @@ def slack_child(port: int, base_url: str) -> None:
     from core.config import Settings
     from core.runtime import build_advisor, configure_logging
 
+    from bots.launcher import matches_here
+
     settings = Settings.from_env(load_env_file=False)
     configure_logging(settings.log_level)
-    advisor = build_advisor(settings)
+    advisor = build_advisor(settings, semantic=matches_here(["slack"]))  # as run_slack
 
     async def serve() -> None:
         client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
@@ -111,12 +113,28 @@ def slack_child(port: int, base_url: str) -> None:
         asyncio.run(serve())
 
 
-def slack_once() -> tuple[float, float, int]:
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[-1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def slack_once(workers: int = 0) -> tuple[float, float, int, int]:
+    """Ready and answered seconds, the Slack process's resident memory and its answer workers' (all of them)."""
     from tests.slack_fakes import BOT_TOKEN, FORM, SIGNING_SECRET, FakeSlack, form_body, sign, slash_command
 
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp, FakeSlack(validate=False) as fake:
-        env = _env(tmp, SLACK_MODE="http", SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+        env = _env(
+            tmp,
+            SLACK_MODE="http",
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_ANSWER_WORKERS=str(workers),
+        )
         started = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, __file__, "--slack-child", str(port), fake.base_url],
@@ -138,6 +156,7 @@ def slack_once() -> tuple[float, float, int]:
                     time.sleep(0.005)
             ready = time.perf_counter() - started
             rss = rss_bytes(proc.pid)
+            workers_rss = sum(rss_bytes(child) for child in _children(proc.pid))
             path = urllib.parse.urlparse(response_url).path
             while not any(c.path == path for c in fake.calls("response_url")):
                 if time.perf_counter() - started > DEADLINE:
@@ -151,7 +170,7 @@ def slack_once() -> tuple[float, float, int]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-    return ready, answered, rss
+    return ready, answered, rss, workers_rss
 
 
 def run(runs: int) -> None:
@@ -170,6 +189,14 @@ def run(runs: int) -> None:
         f"  Slack HTTP app, process start → ready (first signed command acked): {statistics.median(ready):.2f} s "
         f"({min(ready):.2f}–{max(ready):.2f}); → its answer delivered {statistics.median(answered):.2f} s; "
         f"resident memory when ready {mib(int(statistics.median(s[2] for s in slack)))}"
+    )
+    slack = [slack_once(workers=1) for _ in range(runs)]
+    ready = [s[0] for s in slack]
+    print(
+        f"  … with SLACK_ANSWER_WORKERS=1, → ready (its worker loaded too): {statistics.median(ready):.2f} s "
+        f"({min(ready):.2f}–{max(ready):.2f}); → its answer delivered {statistics.median(s[1] for s in slack):.2f} s; "
+        f"resident memory: Slack process {mib(int(statistics.median(s[2] for s in slack)))}, "
+        f"worker {mib(int(statistics.median(s[3] for s in slack)))}"
     )
 
 

@@ -162,11 +162,13 @@ class Services:
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings, advisor: Advisor | None = None) -> AsyncIterator[Services]:
+async def services(
+    settings: Settings, advisor: Advisor | None = None, semantic: bool = True
+) -> AsyncIterator[Services]:
     """Everything an adapter process needs besides the adapters; torn down in reverse order on exit."""
     metrics = Metrics()
     if advisor is None:
-        advisor = build_advisor(settings, observer=metrics.observe)
+        advisor = build_advisor(settings, observer=metrics.observe, semantic=semantic)
     metrics.knowledge_served(len(advisor.kb.entries))
     install_reload_signal(advisor, settings, on_done=metrics.knowledge_reloaded)
     pid_record = register_process()
@@ -212,8 +214,21 @@ async def serve(settings: Settings, runners: list[str]) -> None:
         log.info("stopped (SIGTERM)")
 
 
+def matches_here(runners: list[str]) -> bool:
+    """False when this process will match no question itself: only the Slack adapter runs and its answer
+    workers do all the matching, so the embedding model (about 190 MiB) need not be loaded here."""
+    if sorted(set(runners)) != ["slack"]:
+        return True
+    from bots.slack.workers import WorkerStartError, workers_from_environment
+
+    try:
+        return workers_from_environment() == 0
+    except WorkerStartError:
+        return True  # start_slack reports the mistake
+
+
 async def _serve(settings: Settings, runners: list[str]) -> None:
-    async with services(settings) as running:
+    async with services(settings, semantic=matches_here(runners)) as running:
         advisor = running.advisor
         tasks: list[Coroutine[Any, Any, None]] = []
         if "slack" in runners:

@@ -49,8 +49,8 @@ class LoadedKnowledge:
     quiz: QuizEngine
 
     @classmethod
-    def build(cls, kb: KnowledgeBase) -> LoadedKnowledge:
-        return cls(kb, Matcher(kb), QuizEngine(kb))
+    def build(cls, kb: KnowledgeBase, semantic: bool = True) -> LoadedKnowledge:
+        return cls(kb, Matcher(kb, encoder=semantic), QuizEngine(kb))
 
 
 class Advisor:
@@ -61,8 +61,12 @@ class Advisor:
         misses: MissLog | None = None,
         observer: Callable[[Request, Reply, float], None] | None = None,
         rate_limiter: RateLimiter | None = None,
+        semantic: bool = True,
     ) -> None:
-        self.knowledge = LoadedKnowledge.build(kb)
+        """``semantic=False`` matches on words alone and never loads the embedding model: for a process that
+        answers through others (the Slack process with answer workers) and only needs the knowledge base."""
+        self._semantic = semantic
+        self.knowledge = LoadedKnowledge.build(kb, semantic)
         self.store = store
         self.misses = misses
         self._observer = observer
@@ -79,7 +83,7 @@ class Advisor:
 
     def reload(self, kb: KnowledgeBase) -> None:
         """Serve a new knowledge base from the next request on; requests in flight finish on the old one."""
-        self.knowledge = LoadedKnowledge.build(kb)
+        self.knowledge = LoadedKnowledge.build(kb, self._semantic)
 
     async def handle(self, request: Request) -> Reply:
         started = time.perf_counter()

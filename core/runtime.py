@@ -31,6 +31,7 @@ def build_advisor(
     store: SessionStore | None = None,
     log_misses: bool = True,
     observer: Callable[[Request, Reply, float], None] | None = None,
+    semantic: bool = True,
 ) -> Advisor:
     """Raises ``KnowledgeBaseError`` (with the ``kb check`` report) when the knowledge base is broken."""
     kb = load_knowledge_base(settings.knowledge_dir)
@@ -42,7 +43,7 @@ def build_advisor(
         misses = MissLog(settings.misses_path, retention_seconds=settings.session_ttl_seconds)
     # RATE_LIMIT_PER_MINUTE=0 turns rate limiting off.
     limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
-    return Advisor(kb, store, misses, observer=observer, rate_limiter=limiter)
+    return Advisor(kb, store, misses, observer=observer, rate_limiter=limiter, semantic=semantic)
 
 
 async def purge_expired(advisor: Advisor) -> tuple[int, int]:

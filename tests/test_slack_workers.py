@@ -244,3 +244,24 @@ def _children() -> list[int]:
             if int(stat.read_text().rsplit(")", 1)[-1].split()[1]) == os.getpid():
                 found.append(int(stat.parent.name))
     return found
+
+
+def test_the_slack_process_loads_no_embedding_model_when_workers_match(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bots.launcher import matches_here
+    from core.runtime import build_advisor
+
+    monkeypatch.setenv(WORKERS_VARIABLE, "1")
+    assert matches_here(["slack"]) is False
+    # Discord in the same process matches its own questions; a wrong count is reported by start_slack.
+    assert matches_here(["slack", "discord"]) is True
+    monkeypatch.setenv(WORKERS_VARIABLE, "0")
+    assert matches_here(["slack"]) is True
+    monkeypatch.setenv(WORKERS_VARIABLE, "many")
+    assert matches_here(["slack"]) is True
+
+    advisor = build_advisor(worker_settings(tmp_path), semantic=False)
+    assert advisor.knowledge.matcher.semantic is None
+    advisor.reload(advisor.kb)  # a reload keeps it that way
+    assert advisor.knowledge.matcher.semantic is None

@@ -230,10 +230,11 @@ def run_slack(settings: Settings, port: int | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    from bots.launcher import matches_here
     from core.runtime import build_advisor
     from core.store_factory import open_delivery_guard
 
-    advisor = build_advisor(settings)
+    advisor = build_advisor(settings, semantic=matches_here(["slack"]))
 
     async def serve() -> None:
         task = asyncio.current_task()
