@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,38 @@ def test_the_slack_process_loads_no_embedding_model_when_workers_match(
     assert advisor.knowledge.matcher.semantic is None
     advisor.reload(advisor.kb)  # a reload keeps it that way
     assert advisor.knowledge.matcher.semantic is None
+
+
+async def test_a_reload_signal_reaches_the_workers(
+    advisor: Advisor, fake_slack: FakeSlack, tmp_path: Path, kb_copy: Path
+) -> None:
+    from bots.launcher import also_on_reload, install_reload_signal
+
+    settings = worker_settings(tmp_path, knowledge_dir=kb_copy)
+    workers = AnswerWorkers(2, settings, max_backlog=64, environment={API_URL_VARIABLE: fake_slack.base_url})
+    # One user per worker (the pool picks crc32(team:user) mod 2).
+    team = slash_command("/career", "", "")["team_id"]
+    users = {zlib.crc32(f"{team}:U{n}".encode()) % 2: f"U{n}" for n in range(20)}
+    assert len(users) == 2
+    loop = asyncio.get_running_loop()
+    async with started(workers), serve_app(advisor, fake_slack, answers=workers) as harness:
+        for user in users.values():  # empty /career: the help text, from the worker's knowledge base
+            answer = str(await ask(harness, "", user))
+            assert "what I can do" in answer and "Reloaded" not in answer
+        texts = kb_copy / "texts.yaml"
+        texts.write_text(texts.read_text().replace("Here's what I can do", "Reloaded: here is what I can do"))
+        # As `advisor run` does: SIGHUP reloads this process and is passed on to the workers.
+        assert install_reload_signal(advisor, settings)
+        stop = also_on_reload(lambda: workers.send_signal(signal.SIGHUP))
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            for _ in range(200):
+                answers = [str(await ask(harness, "", user)) for user in users.values()]
+                if all("Reloaded" in answer for answer in answers):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the workers still serve the old knowledge base")
+        finally:
+            stop()
+            loop.remove_signal_handler(signal.SIGHUP)
