@@ -31,6 +31,9 @@ import pytest
 import yaml
 from aiohttp import web
 
+from bots.slack.app import DEFAULT_MAX_BACKLOG
+from bots.slack.worker import API_URL_VARIABLE
+from bots.slack.workers import AnswerWorkers
 from core.advisor import Advisor
 from core.kb_model import KnowledgeBase
 from core.misses import MissLog
@@ -42,6 +45,7 @@ from tests.slack_fakes import (
     TEAM,
     FakeSlack,
     actions_body,
+    app_settings,
     block_actions,
     form_body,
     message_problems,
@@ -61,8 +65,18 @@ RSS_GROWTH_LIMIT = 48 * 1024 * 1024
 PER_MINUTE = 600
 """Generous for the students (they never reach it), easily exceeded by the flooder's bursts."""
 
-ODD_TEXTS = ["", "<!channel> paralegal?", "\u202eﬁ\u200b legal sec pay", "😀" * 50, "x" * 5000, "*bold* `code`",
-             "<@U024BE7LH> what do paras do", "\x00\x07", "and the pay?", "sue my landlord"]
+ODD_TEXTS = [
+    "",
+    "<!channel> paralegal?",
+    "\u202eﬁ\u200b legal sec pay",
+    "😀" * 50,
+    "x" * 5000,
+    "*bold* `code`",
+    "<@U024BE7LH> what do paras do",
+    "\x00\x07",
+    "and the pay?",
+    "sue my landlord",
+]
 
 
 def rss_bytes() -> int:
@@ -348,8 +362,46 @@ def dev_questions() -> list[str]:
     return [item["q"] for item in items if item.get("split") == "dev"]
 
 
+def children_rss_bytes() -> int:
+    """Resident memory of this process's children (answer workers), in bytes."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+            if int(fields[1]) == os.getpid():
+                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+@asynccontextmanager
+async def answer_workers(count: int, tmp_path: Path, fake: FakeSlack, observe: Any) -> AsyncIterator[Any]:
+    """``SLACK_ANSWER_WORKERS=count`` on the same SQLite store, misses log and rate limit as the in-process run."""
+    if not count:
+        yield None
+        return
+    settings = app_settings(
+        session_store=f"sqlite:///{tmp_path / 'sessions.sqlite3'}", data_dir=tmp_path, rate_limit_per_minute=PER_MINUTE
+    )
+    environment = {API_URL_VARIABLE: fake.base_url}
+    pool = AnswerWorkers(count, settings, max_backlog=DEFAULT_MAX_BACKLOG, observer=observe, environment=environment)
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 @pytest.mark.timeout(SOAK_SECONDS + 120)
-async def test_soak(kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "answer-workers"])
+async def test_soak(
+    kb: KnowledgeBase,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    workers: int,
+) -> None:
     caplog.set_level(logging.WARNING)
     store = SQLiteSessionStore(tmp_path / "sessions.sqlite3")
     misses = MissLog(tmp_path / "misses.sqlite3")
@@ -370,7 +422,11 @@ async def test_soak(kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCapture
     questions = dev_questions()
     rng = random.Random(20261123)
     with FakeSlack() as fake:
-        async with serve_app(advisor, fake) as slack, ResponseUrls().serving() as urls:
+        async with (
+            answer_workers(workers, tmp_path, fake, observe) as pool,
+            serve_app(advisor, fake, answers=pool) as slack,
+            ResponseUrls().serving() as urls,
+        ):
             connector = aiohttp.TCPConnector(limit=STUDENTS + 8)
             async with aiohttp.ClientSession(connector=connector) as http:
                 loop = asyncio.get_running_loop()
@@ -383,14 +439,14 @@ async def test_soak(kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCapture
                 warm = asyncio.gather(*(s.live(started + min(2.0, SOAK_SECONDS / 5), questions) for s in students))
                 await warm
                 gc.collect()
-                rss_warm = rss_bytes()
+                rss_warm = rss_bytes() + children_rss_bytes()
                 flooded = asyncio.create_task(flood(http, slack.url, urls, deadline))
                 await asyncio.gather(*(s.live(deadline, questions) for s in students))
                 flood_sent = await flooded
                 await slack.settle(30.0)
                 elapsed = loop.time() - started
             gc.collect()
-            rss_end = rss_bytes()
+            rss_end = rss_bytes() + children_rss_bytes()
 
             # Every quiz accounted for: what each student's buttons said is exactly what the store holds.
             for student in students:
@@ -410,16 +466,20 @@ async def test_soak(kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCapture
 
     lat = sorted(latencies)
     p99 = lat[int(0.99 * (len(lat) - 1))] * 1000 if lat else 0.0
-    print(
-        f"\nsoak {elapsed:.1f} s: {tally.requests} student requests + {flood_sent} flood requests, "
-        f"{sum(replies.values())} replies {dict(replies)}; Advisor.handle p99 {p99:.2f} ms; quizzes started "
-        f"{tally.started}, finished {tally.finished}, cancelled {tally.cancelled}, replaced {tally.replaced}, "
-        f"forgotten {tally.forgotten}, in progress {in_progress}; double clicks {tally.double_clicks}, stale clicks "
-        f"{tally.stale_clicks}; flooder slowed down {throttled['UFLOODER01']}×; RSS after warm-up "
-        f"{rss_warm / 2**20:.1f} MiB, at end {rss_end / 2**20:.1f} MiB; rate-limiter buckets {len(limiter)}"
-    )
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors[:5]]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    # Workers log to their stderr, which pytest captures at the file descriptor.
+    errors += [line for line in capfd.readouterr().err.splitlines() if " ERROR " in line or "Traceback" in line]
+    with capfd.disabled():  # the summary shows with -s
+        print(
+            f"\nsoak ({f'answers in {workers} worker process' if workers else 'answers in-process'}) "
+            f"{elapsed:.1f} s: {tally.requests} student requests + {flood_sent} flood requests, "
+            f"{sum(replies.values())} replies {dict(replies)}; Advisor.handle p99 {p99:.2f} ms; quizzes started "
+            f"{tally.started}, finished {tally.finished}, cancelled {tally.cancelled}, replaced {tally.replaced}, "
+            f"forgotten {tally.forgotten}, in progress {in_progress}; double clicks {tally.double_clicks}, "
+            f"stale clicks {tally.stale_clicks}; flooder slowed down {throttled['UFLOODER01']}×; RSS after warm-up "
+            f"{rss_warm / 2**20:.1f} MiB, at end {rss_end / 2**20:.1f} MiB; rate-limiter buckets {len(limiter)}"
+        )
+    assert not errors, errors[:5]
     assert replies[ReplyKind.ERROR.value] == 0
     assert tally.lost == 0, f"{tally.lost} requests got no answer"
     assert not urls.invalid, urls.invalid[:5]
@@ -428,4 +488,5 @@ async def test_soak(kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCapture
     assert tally.started > 0 and tally.finished > 0 and tally.stale_clicks > 0
     assert throttled["UFLOODER01"] > 0 and set(throttled) == {"UFLOODER01"}, throttled
     assert rss_end - rss_warm < RSS_GROWTH_LIMIT, (rss_warm, rss_end)
-    assert len(limiter) <= STUDENTS * 2 + 2
+    if not workers:  # with workers the limiter in use is theirs
+        assert len(limiter) <= STUDENTS * 2 + 2
