@@ -94,11 +94,10 @@ def slack_child(port: int, base_url: str) -> None:
     """The child: ``advisor slack`` in HTTP mode, its Web API client pointed at the fake."""
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from bots.launcher import matches_here
     from bots.slack.runner import start_slack
     from core.config import Settings
     from core.runtime import build_advisor, configure_logging
-
-    from bots.launcher import matches_here
 
     settings = Settings.from_env(load_env_file=False)
     configure_logging(settings.log_level)
