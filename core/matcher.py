@@ -123,6 +123,12 @@ _OWN_MATTER = re.compile(
     r"green card|charges?)\b"
 )
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
+_FILLER = frozenset(
+    {"ok", "okay", "now", "same", "question", "thing", "one", "too", "also", "then", "again", "please", "for", "about"}
+)
+"""Words that carry no topic in a follow-up: "ok now legal assistants", "same question for legal secs"."""
+_CONTRAST = re.compile(r"\b(?:vs\.?|versus|compared?|comparison|difference|different|differ)\b")
+"""Setting one thing against another: "vs paralegals?", "how is that different from a legal assistant"."""
 _MEANING_CANDIDATES = 12
 _ENTRY = "e:"
 _TOPIC = "t:"
@@ -330,10 +336,26 @@ class Matcher:
         if meaning is not None and self._entry_score(best, meaning, ()) >= semantic_bar:
             # Few shared words but the same meaning ("what do they bring home" ~ "what is the pay").
             best_score = max(best_score, threshold_for(roles))
-        if roles and best_score < t.weak_topic and (not content_words or follow_up):
-            # Just a role name ("paralegal?", "what about legal secs"): continue the topic or give the overview.
+        topic_words = [w for w in content_words if w not in _FILLER]
+        if roles and (
+            (best_score < t.weak_topic and (not content_words or follow_up))
+            or (follow_up and context.topic and finding.roles and not topic_words)
+        ):
+            # Just a role name ("paralegal?", "what about legal secs", "same question for legal assistants"):
+            # continue the topic or give the overview.
             topic = Topic(context.topic) if follow_up and context.topic else Topic.OVERVIEW
             return self._answer_for(roles, topic, None, 0.8 if finding.roles else 0.6, cleaned.truncated, used_context)
+        if (
+            follow_up
+            and finding.roles
+            and context.roles
+            and not set(finding.roles) & set(context.roles)
+            and best.topic == Topic.COMPARISON
+            and _CONTRAST.search(cleaned.text)
+        ):
+            # "vs paralegals?" after a question about legal secretaries sets the new role against the old one.
+            roles = tuple(dict.fromkeys((*context.roles, *finding.roles)))
+            return self._answer_for(roles, Topic.COMPARISON, None, best_score, cleaned.truncated, True)
         threshold = threshold_for(roles)
         if best_score < threshold:
             suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
