@@ -83,6 +83,9 @@ class Thresholds:
     role_mismatch: float = 0.35
     weak_topic: float = 0.30
     general_without_group: float = 0.60
+    general_over_specific: float = 0.05
+    """A general entry answers a question that names no group only when its own phrasing fits this much better
+    than the best single role's entry on its topic ("salary?" asks which role; "which of these pays best" does not)."""
     specific_margin: float = 0.05
     # Sentence-embedding (meaning) scores; cosines of all-MiniLM-L6-v2 vectors.
     semantic_weight: float = 0.5
@@ -520,7 +523,16 @@ class Matcher:
         own = scores.entry.get(best.id, 0.0)
         confidence = max(own, topic_score)
         if set(best.roles) == set(self._all_roles):
-            if named_group or own >= t.general_without_group:
+            # "salary?" is as near "paralegal salary" as "which of these pays best" once role names are taken out:
+            # a general entry answers a question naming no group only when it fits better than every single role's.
+            specific = [
+                scores.entry.get(e.id, 0.0)
+                for e in ranked[1:]
+                if e.topic == best.topic and set(e.roles) != set(self._all_roles)
+            ]
+            if named_group or (
+                own >= t.general_without_group and own >= max(specific, default=0.0) + t.general_over_specific
+            ):
                 return Match(
                     Kind.ANSWER,
                     self._all_roles,
