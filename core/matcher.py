@@ -99,6 +99,9 @@ class Thresholds:
     semantic_legal_margin: float = 0.05
     """Declined as legal advice when it is this much closer in meaning to legal-advice examples than to careers."""
     semantic_legal_floor: float = 0.40
+    semantic_intent_floor: float = 0.50
+    semantic_intent_margin: float = 0.05
+    """Quiz or help by meaning: this near its examples, and this much nearer them than any career phrasing."""
     semantic_career_floor: float = 0.60
     """With no role named, a question this far in meaning from every career phrasing is out of scope."""
     semantic_out_of_scope_margin: float = -0.10
@@ -314,14 +317,27 @@ class Matcher:
         legal_confidence = self._legal_advice(q)
         if legal_confidence is not None:
             return non_answer(Kind.LEGAL_ADVICE, legal_confidence)
-        if (guess.kind == "quiz" and q.quiz >= t.classifier_quiz) or (
-            q.quiz >= t.intent and q.quiz >= max(q.career_evidence, q.help, q.out_of_scope)
+        meaning_quiz = self._meaning_intent(q, "quiz", named_ok=finding.named_group)
+        # As for legal advice, a classifier call by a hair ("which of these pays best" shares "which of these" with
+        # "which of these suits me") does not overrule a plainly career meaning.
+        narrow_quiz_call = (
+            meaning is not None
+            and guess.margin < t.classifier_narrow_margin
+            and meaning.career() >= meaning.intent.get("quiz", 0.0) + t.semantic_career_veto
+        )
+        if (
+            (guess.kind == "quiz" and q.quiz >= t.classifier_quiz and not narrow_quiz_call)
+            or (q.quiz >= t.intent and q.quiz >= max(q.career_evidence, q.help, q.out_of_scope))
+            or meaning_quiz is not None
         ):
-            return non_answer(Kind.QUIZ, q.quiz)
-        if (guess.kind == "help" and not q.about_role) or (
-            q.help >= t.intent and q.help >= max(q.career_evidence, q.out_of_scope)
+            return non_answer(Kind.QUIZ, max(q.quiz, meaning_quiz or 0.0))
+        meaning_help = self._meaning_intent(q, "help", named_ok=False)
+        if (
+            (guess.kind == "help" and not q.about_role)
+            or (q.help >= t.intent and q.help >= max(q.career_evidence, q.out_of_scope))
+            or meaning_help is not None
         ):
-            return non_answer(Kind.HELP, q.help)
+            return non_answer(Kind.HELP, max(q.help, meaning_help or 0.0))
         off_topic_confidence = self._off_topic(q)
         if off_topic_confidence is not None:
             return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
@@ -449,6 +465,19 @@ class Matcher:
         )
         if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
             return max(q.legal, meaning_legal, guess.margin)
+        return None
+
+    def _meaning_intent(self, q: _Question, intent: str, named_ok: bool) -> float | None:
+        """The meaning score of ``intent`` (quiz, help) when it is clearly nearer that intent's examples than any
+        career phrasing ("which job should i pick, i like research"; "how does this work"), else None. Only for
+        questions about no single role: "is paralegal right for me" is a question about that job."""
+        meaning = q.meaning
+        if meaning is None or (q.about_role and not named_ok):
+            return None
+        score = meaning.intent.get(intent, 0.0)
+        t = self.thresholds
+        if score >= t.semantic_intent_floor and score >= meaning.career() + t.semantic_intent_margin:
+            return score
         return None
 
     def _off_topic(self, q: _Question) -> float | None:
