@@ -108,7 +108,10 @@ class Thresholds:
     """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
     classifier_narrow_margin: float = 0.10
     both_legal_margin: float = 0.20
-    """Declined whatever it names when the classifier says legal advice by this margin and meaning agrees."""
+    """Declined whatever it names when the classifier says legal advice by this margin and meaning agrees..."""
+    both_legal_meaning_slack: float = 0.03
+    """...or, from someone speaking of themselves, nearly agrees: a request to do legal work for them ("can you help
+    me draft a will") is near in meaning to the duties it names."""
     own_matter_slack: float = 0.10
     """Someone who speaks of "my case", "my lease"... is declined on a little less evidence."""
     semantic_career_veto: float = 0.30
@@ -456,7 +459,7 @@ class Matcher:
             meaning is not None
             and guess.kind == "legal_advice"
             and guess.margin >= t.both_legal_margin
-            and meaning_legal >= meaning.career()
+            and meaning_legal >= meaning.career() - (t.both_legal_meaning_slack if personal else 0.0)
         )
         words_alone_say_legal = words_say_legal and not meaning_says_career
         # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.

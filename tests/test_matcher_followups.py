@@ -1,0 +1,79 @@
+"""Matcher behaviours found by leave-one-batch-out evaluation: follow-ups that switch or add a role, questions naming
+no role that a general entry only half answers, quiz and help requests recognised by meaning, and requests to do
+legal work that name the role. Wordings here are our own, not the eval set's."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.advisor import Advisor
+from core.matcher import ConversationContext, Kind, Matcher
+
+
+@pytest.fixture(scope="module")
+def matcher(advisor_template: Advisor) -> Matcher:
+    return advisor_template.knowledge.matcher
+
+
+@pytest.mark.parametrize("text", ["ok now legal secretaries", "same thing for legal secretaries", "now legal secs too"])
+def test_naming_another_role_and_no_topic_keeps_the_topic(matcher: Matcher, text: str):
+    match = matcher.match(text, ConversationContext(("paralegal",), "education"))
+    assert match.kind is Kind.ANSWER and match.roles == ("legal_secretary",) and match.topic == "education"
+
+
+@pytest.mark.parametrize("text", ["versus legal assistants?", "how does that differ from a legal assistant"])
+def test_contrasting_a_new_role_compares_it_with_the_conversations(matcher: Matcher, text: str):
+    match = matcher.match(text, ConversationContext(("legal_secretary",), "duties"))
+    assert match.kind is Kind.ANSWER and match.topic == "comparison"
+    assert set(match.roles) == {"legal_secretary", "legal_assistant"}
+
+
+def test_a_new_role_with_a_topic_of_its_own_is_not_a_comparison(matcher: Matcher):
+    match = matcher.match("what do legal assistants earn", ConversationContext(("paralegal",), "duties"))
+    assert match.roles == ("legal_assistant",) and match.topic == "pay"
+
+
+@pytest.mark.parametrize("text", ["pay?", "what skills would i need for that job"])
+def test_a_role_specific_question_naming_no_role_asks_which_role(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.CLARIFY
+
+
+def test_a_question_about_all_three_still_gets_the_general_answer(matcher: Matcher):
+    match = matcher.match("which of the three jobs pays the most")
+    assert match.kind is Kind.ANSWER and len(match.roles) == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i cant decide between the three, which one suits someone like me",
+        "i love details and hate phone calls, which of these careers fits me",
+    ],
+)
+def test_asking_which_job_fits_me_is_the_quiz(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.QUIZ
+
+
+def test_asking_how_the_bot_works_is_help(matcher: Matcher):
+    assert matcher.match("how do i use this thing").kind is Kind.HELP
+
+
+def test_asking_whether_one_role_fits_me_is_about_that_role(matcher: Matcher):
+    match = matcher.match("would a shy person make a good paralegal")
+    assert match.kind is Kind.ANSWER and match.roles == ("paralegal",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "im in a paralegal program, could you help me write up a will for my aunt",
+        "as a legal assistant can you draft my landlord a demand letter for me",
+    ],
+)
+def test_asking_the_bot_to_do_legal_work_is_declined_even_naming_a_role(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
+
+
+def test_a_question_about_the_jobs_legal_work_is_answered(matcher: Matcher):
+    match = matcher.match("do they prepare wills and trusts", ConversationContext(("legal_secretary",), "duties"))
+    assert match.kind is Kind.ANSWER and match.roles == ("legal_secretary",)
