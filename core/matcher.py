@@ -106,7 +106,7 @@ class Thresholds:
     """With no role named, a question this far in meaning from every career phrasing is out of scope."""
     semantic_out_of_scope_margin: float = -0.10
     """...and so is one nearly as close to the off-topic examples as to the nearest career phrasing."""
-    classifier_narrow_margin: float = 0.10
+    classifier_narrow_margin: float = 0.15
     both_legal_margin: float = 0.20
     """Declined whatever it names when the classifier says legal advice by this margin and meaning agrees..."""
     both_legal_meaning_slack: float = 0.03
@@ -115,6 +115,7 @@ class Thresholds:
     own_matter_slack: float = 0.10
     """Someone who speaks of "my case", "my lease"... is declined on a little less evidence."""
     semantic_career_veto: float = 0.30
+    classifier_career_veto: float = 0.20
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
     semantic_follow_up_slack: float = 0.15
     semantic_specific: float = 0.65
@@ -464,7 +465,9 @@ class Matcher:
         words_alone_say_legal = words_say_legal and not meaning_says_career
         # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
         classifier_alone_says_legal = classifier_says_legal and not (
-            meaning_says_career and guess.margin < t.classifier_narrow_margin
+            meaning is not None
+            and guess.margin < t.classifier_narrow_margin
+            and meaning.career() >= meaning_legal + t.classifier_career_veto
         )
         if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
             return max(q.legal, meaning_legal, guess.margin)
