@@ -24,7 +24,7 @@ from .intent_classifier import IntentClassifier, IntentGuess
 from .kb_model import Entry, KnowledgeBase, Topic
 from .role_finder import RoleFinder, RoleFinding
 from .semantic import EmbeddingCache, Encoder, SemanticIndex, TopicModel, default_encoder
-from .similarity import STOP_WORDS, SimilarityIndex, expand_chat
+from .similarity import STOP_WORDS, SimilarityIndex, WordTopicModel, expand_chat
 from .text import clean_question
 
 
@@ -92,6 +92,10 @@ class Thresholds:
     """How much an entry's meaning score adds to its word score when entries are ranked."""
     topic_model_weight: float = 1.0
     """How much the learned topic model's score for an entry's topic adds when entries are ranked."""
+    word_topic_weight: float = 0.25
+    """The same for the topic model learned from the phrasings' words..."""
+    word_topic_weight_alone: float = 1.0
+    """...and when the sentence-embedding model is not installed, where it stands in for the meaning's topic model."""
     semantic_answer: float = 0.45
     semantic_answer_named: float = 0.35
     """The same when a role is named (or carried over): naming our job is itself evidence of a career question."""
@@ -151,9 +155,9 @@ class _Scores:
     topic: dict[str, float] = field(default_factory=dict)
     intent: dict[str, float] = field(default_factory=dict)
     predicted: dict[str, float] = field(default_factory=dict)
+    """Topic scores of a learned topic model: ``WordTopicModel`` for words, ``TopicModel`` for meaning."""
     by_role_name: set[str] = field(default_factory=set)
     """Entries whose best-matching phrasing named a role (so its specificity came from the name)."""
-    """Topic scores from the ``TopicModel`` (meaning only)."""
 
     def career(self) -> float:
         return max([*self.entry.values(), *self.topic.values(), 0.0])
@@ -241,6 +245,12 @@ class Matcher:
             for text in getattr(kb.intents, intent):
                 documents.append((_INTENT + intent, self.roles.strip_names(text)))
         self.index = SimilarityIndex(documents)
+        topical = [(label, text) for label, text in documents if label.startswith((_ENTRY, _TOPIC))]
+        self.word_topic_model = (
+            WordTopicModel(self.index, [text for _, text in topical], [self._topic_of(label) for label, _ in topical])
+            if len({self._topic_of(label) for label, _ in topical}) > 1
+            else None
+        )
         self.intents = IntentClassifier(kb)
         chosen = default_encoder() if encoder is True else encoder or None
         self.semantic = (
@@ -250,9 +260,14 @@ class Matcher:
 
     # -- scoring -----------------------------------------------------------------------------------------
 
+    def _topic_of(self, label: str) -> str:
+        return self._entries[label[len(_ENTRY) :]].topic.value if label.startswith(_ENTRY) else label[len(_TOPIC) :]
+
     def _score(self, rest: str) -> _Scores:
         best = self.index.best_by_label(rest)
         scores = _Scores.of({label: n.score for label, n in best.items()})
+        if self.word_topic_model is not None:
+            scores.predicted = self.word_topic_model.scores(rest)
         scores.by_role_name = {
             label[len(_ENTRY) :] for label, n in best.items() if label.startswith(_ENTRY) and n.doc in self._names_role
         }
@@ -355,6 +370,11 @@ class Matcher:
         ranked = self._rank(scores, roles, meaning)
         best = ranked[0]
         best_score = self._entry_score(best, scores, roles) - self._role_term(best, roles)
+        if meaning is None:
+            # Words alone: a phrasing of another role's entry on the chosen topic is as good evidence that the
+            # question is on that topic (role names are taken out of both), as the meaning check below is with
+            # the model installed.
+            best_score = max(best_score, *(scores.entry.get(e.id, 0.0) for e in ranked if e.topic == best.topic))
         semantic_bar = t.semantic_answer_named if roles else t.semantic_answer
         if meaning is not None and self._entry_score(best, meaning, ()) >= semantic_bar:
             # Few shared words but the same meaning ("what do they bring home" ~ "what is the pay").
@@ -517,6 +537,9 @@ class Matcher:
         question touched (by their own phrasings or their topic's, in words or in meaning) are ranked, so the
         cost follows the matches, not the size of the knowledge base."""
         w = self.thresholds.semantic_weight
+        word_topic_weight = (
+            self.thresholds.word_topic_weight if meaning is not None else self.thresholds.word_topic_weight_alone
+        )
         touched = {entry_id: self._entries[entry_id] for entry_id in scores.entry}
         for topic in scores.topic:
             touched.update((e.id, e) for e in self._by_topic.get(topic, ()))
@@ -529,6 +552,7 @@ class Matcher:
 
         def score(entry: Entry) -> float:
             lexical = self._entry_score(entry, scores, roles)
+            lexical += word_topic_weight * scores.predicted.get(entry.topic.value, 0.0)
             if meaning is None:
                 return lexical
             predicted = meaning.predicted.get(entry.topic.value, 0.0)

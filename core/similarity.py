@@ -233,6 +233,7 @@ class SimilarityIndex:
             if len(word) >= 4:
                 self._by_initial[word[0]].append(word)
         self._corrections: dict[str, str] = {}
+        self._last_query: tuple[str, dict[str, float]] | None = None
 
     def correct(self, word: str) -> str:
         """The most common known word within a small edit distance of an unknown word ("salery" -> "salary")."""
@@ -263,11 +264,23 @@ class SimilarityIndex:
             return {}
         return {f: w / norm for f, w in weights.items()}
 
+    def weights_of(self, text: str, correct: bool = False) -> dict[str, float]:
+        """``text``'s normalised TF-IDF features (unknown words spelled as known ones when ``correct``)."""
+        if not correct:
+            return self._weights(features(text))
+        last = self._last_query
+        if last is not None and last[0] == text:
+            return last[1]
+        weights = self._weights(features(text, self.correct))
+        # The matcher asks for the same question's features twice (neighbours, then the word topic model).
+        self._last_query = (text, weights)
+        return weights
+
     def scores(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text`` with every document (0 for documents sharing no feature)."""
         doc_ids: list[np.ndarray] = []
         weights: list[np.ndarray] = []
-        for feature, q_weight in self._weights(features(text, self.correct)).items():
+        for feature, q_weight in self.weights_of(text, correct=True).items():
             found = self._arrays.get(feature)
             if found is not None:
                 doc_ids.append(found[0])
@@ -292,3 +305,55 @@ class SimilarityIndex:
             if current is None or score > current.score:
                 best[label] = Neighbour(label, score, doc)
         return best
+
+
+class WordTopicModel:
+    """Which topic a question is about, learned from the words of every topic phrasing at once.
+
+    The words' counterpart of ``semantic.TopicModel``: nearest neighbours judge a question by its single closest
+    phrasing, so one shared practice-area word ("probate", "bankruptcy") can pull a question about duties or pay
+    towards another topic's phrasing. A linear model over all phrasings weighs each word by how consistently it
+    marks a topic across them. Ridge regression onto one-hot topics over the index's TF-IDF features, solved in
+    its dual form (one system the size of the number of phrasings) at load time.
+    """
+
+    RIDGE = 0.3
+
+    def __init__(self, index: SimilarityIndex, texts: list[str], topics: list[str]) -> None:
+        self.topics = sorted(set(topics))
+        self._index = index
+        rows = [index.weights_of(text) for text in texts]
+        vocabulary: dict[str, int] = {}
+        for row in rows:
+            for feature in row:
+                vocabulary.setdefault(feature, len(vocabulary))
+        doc_ids = np.fromiter((d for d, row in enumerate(rows) for _ in row), dtype=np.intp)
+        feature_ids = np.fromiter((vocabulary[f] for row in rows for f in row), dtype=np.intp)
+        values = np.fromiter((w for row in rows for w in row.values()), dtype=np.float64)
+        # Postings per feature, to form the Gram matrix (phrasing x phrasing) without a dense feature matrix.
+        order = np.argsort(feature_ids, kind="stable")
+        by_feature = np.split(order, np.flatnonzero(np.diff(feature_ids[order])) + 1) if len(order) else []
+        n = len(rows)
+        gram = np.ones((n, n))  # the constant feature: a bias per topic
+        for postings in by_feature:
+            docs, weights = doc_ids[postings], values[postings]
+            gram[np.ix_(docs, docs)] += np.outer(weights, weights)
+        targets = np.zeros((n, len(self.topics)))
+        targets[np.arange(n), [self.topics.index(t) for t in topics]] = 1.0
+        dual = np.linalg.solve(gram + self.RIDGE * np.eye(n), targets)
+        weights = np.zeros((len(vocabulary), len(self.topics)))
+        np.add.at(weights, feature_ids, values[:, None] * dual[doc_ids])
+        self._vocabulary = vocabulary
+        self._weights = weights
+        self._bias = dual.sum(axis=0)
+
+    def scores(self, text: str) -> dict[str, float]:
+        rows: list[int] = []
+        weights: list[float] = []
+        for feature, weight in self._index.weights_of(text, correct=True).items():
+            row = self._vocabulary.get(feature)
+            if row is not None:
+                rows.append(row)
+                weights.append(weight)
+        out = self._bias + np.asarray(weights) @ self._weights[rows] if rows else self._bias
+        return dict(zip(self.topics, out.tolist(), strict=True))
