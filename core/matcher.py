@@ -415,6 +415,11 @@ class Matcher:
             # the comparison entries cover pay and duties of both. Moving between them, schooling, credentials
             # and outlook have their own two-role answers.
             return self._answer_for(roles, Topic.COMPARISON, None, best_score, cleaned.truncated, used_context)
+        if len(roles) == 1 and best.topic == Topic.COMPARISON:
+            # Comparison answers set our roles side by side. With one role named, what is set side by side is
+            # something else ("legal secretary at a courthouse vs at a law firm", "trademark vs patent paralegal"):
+            # the best answer on another topic says more than a comparison with a role nobody asked about.
+            best = next((e for e in ranked if e.topic != Topic.COMPARISON), best)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
 
     def _read(self, text: str, context: ConversationContext) -> _Question:

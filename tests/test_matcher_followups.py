@@ -1,6 +1,6 @@
-"""Matcher behaviours found by leave-one-batch-out evaluation: follow-ups that switch or add a role, questions naming
-no role that a general entry only half answers, quiz and help requests recognised by meaning, and requests to do
-legal work that name the role. Wordings here are our own, not the eval set's."""
+"""Matcher behaviours found by leave-one-batch-out evaluation: follow-ups that switch or add a role, one role set
+against itself, questions naming no role that a general entry only half answers, quiz and help requests recognised
+by meaning, and requests to do legal work that name the role. Wordings here are our own, not the eval set's."""
 
 from __future__ import annotations
 
@@ -77,3 +77,20 @@ def test_asking_the_bot_to_do_legal_work_is_declined_even_naming_a_role(matcher:
 def test_a_question_about_the_jobs_legal_work_is_answered(matcher: Matcher):
     match = matcher.match("do they prepare wills and trusts", ConversationContext(("legal_secretary",), "duties"))
     assert match.kind is Kind.ANSWER and match.roles == ("legal_secretary",)
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("paralegal at a big firm vs a small firm, which is better", "work_environment"),
+        ("family law paralegal vs criminal law paralegal", "specializations"),
+    ],
+)
+def test_one_role_set_against_itself_is_not_a_role_comparison(matcher: Matcher, text: str, topic: str):
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.roles == ("paralegal",) and match.topic == topic
+
+
+def test_two_roles_named_are_still_compared(matcher: Matcher):
+    match = matcher.match("legal assistant vs paralegal")
+    assert match.topic == "comparison" and set(match.roles) == {"legal_assistant", "paralegal"}
