@@ -382,7 +382,9 @@ class Matcher:
         topic_words = [w for w in content_words if w not in _FILLER]
         if roles and (
             (best_score < t.weak_topic and (not content_words or follow_up))
-            or (follow_up and context.topic and finding.roles and not topic_words)
+            # Only filler besides the role: but a question with no content words at all ("what does a paralegal
+            # do?") is a new question, however short, and keeps its own topic.
+            or (follow_up and context.topic and finding.roles and content_words and not topic_words)
         ):
             # Just a role name ("paralegal?", "what about legal secs", "same question for legal assistants"):
             # continue the topic or give the overview.

@@ -94,3 +94,12 @@ def test_one_role_set_against_itself_is_not_a_role_comparison(matcher: Matcher, 
 def test_two_roles_named_are_still_compared(matcher: Matcher):
     match = matcher.match("legal assistant vs paralegal")
     assert match.topic == "comparison" and set(match.roles) == {"legal_assistant", "paralegal"}
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"), [("what does a paralegal do?", "duties"), ("what is a paralegal", "overview")]
+)
+def test_a_short_question_of_its_own_is_not_taken_for_a_follow_up(matcher: Matcher, text: str, topic: str):
+    # Nothing but stop words besides the role, yet a question with its own topic: not "same question for ...".
+    match = matcher.match(text, ConversationContext(("paralegal",), "pay"))
+    assert match.kind is Kind.ANSWER and match.roles == ("paralegal",) and match.topic == topic
