@@ -382,9 +382,16 @@ class Matcher:
         topic_words = [w for w in content_words if w not in _FILLER]
         if roles and (
             (best_score < t.weak_topic and (not content_words or follow_up))
-            # Only filler besides the role: but a question with no content words at all ("what does a paralegal
-            # do?") is a new question, however short, and keeps its own topic.
-            or (follow_up and context.topic and finding.roles and content_words and not topic_words)
+            # Only filler besides the role ("same question for legal secs", "and for a paralegal?"); but a question
+            # made of stop words alone that does not open as a follow-up ("what does a paralegal do?") is a new
+            # question, however short, with a topic of its own.
+            or (
+                follow_up
+                and context.topic
+                and finding.roles
+                and not topic_words
+                and (content_words or cleaned.text.startswith(_FOLLOW_UP_OPENERS))
+            )
         ):
             # Just a role name ("paralegal?", "what about legal secs", "same question for legal assistants"):
             # continue the topic or give the overview.

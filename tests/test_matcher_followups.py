@@ -15,7 +15,10 @@ def matcher(advisor_template: Advisor) -> Matcher:
     return advisor_template.knowledge.matcher
 
 
-@pytest.mark.parametrize("text", ["ok now legal secretaries", "same thing for legal secretaries", "now legal secs too"])
+@pytest.mark.parametrize(
+    "text",
+    ["ok now legal secretaries", "same thing for legal secretaries", "now legal secs too", "and for a legal sec?"],
+)
 def test_naming_another_role_and_no_topic_keeps_the_topic(matcher: Matcher, text: str):
     match = matcher.match(text, ConversationContext(("paralegal",), "education"))
     assert match.kind is Kind.ANSWER and match.roles == ("legal_secretary",) and match.topic == "education"
