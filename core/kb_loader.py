@@ -184,8 +184,13 @@ def _parse_file(path: Path, display: str, problems: list[KBProblem]) -> _ParsedF
         # Not a MarkedYAMLError: it knows the character offset rather than the line, and prints on two lines.
         line = text.count("\n", 0, exc.position) + 1
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
-        problems.append(KBProblem(display, line, f"character {char} is not allowed in YAML (an invisible control "
-                                                 "character, often pasted in); delete it"))
+        problems.append(
+            KBProblem(
+                display,
+                line,
+                f"character {char} is not allowed in YAML (an invisible control character, often pasted in); delete it",
+            )
+        )
         return None
     except yaml.YAMLError as exc:
         problems.append(KBProblem(display, 1, f"YAML error: {_one_line(exc)}"))
@@ -320,8 +325,10 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
     def cited_sources(parsed: _ParsedFile, path: Path_, cited: list[str], who: str) -> None:
         for index, source in enumerate(cited):
             if source not in source_ids:
-                problem((parsed.name, parsed.line_of((*path, index))),
-                        f"{who} cites unknown source '{source}' (add it to sources.yaml)")
+                problem(
+                    (parsed.name, parsed.line_of((*path, index))),
+                    f"{who} cites unknown source '{source}' (add it to sources.yaml)",
+                )
 
     role_ids = unique("roles", "role id")
     source_ids = unique("sources", "source id")
@@ -337,6 +344,15 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
             owner = alias_owner.setdefault(key, role.id)
             if owner != role.id:
                 problem(where("roles", index, "aliases"), f"alias '{alias}' is used by roles '{owner}' and '{role.id}'")
+    abbreviation_owner: dict[str, str] = {}
+    for index, role in enumerate(merged["roles"]):
+        for abbreviation in role.abbreviations:
+            owner = abbreviation_owner.setdefault(abbreviation, role.id)
+            if owner != role.id:
+                problem(
+                    where("roles", index, "abbreviations"),
+                    f"abbreviation '{abbreviation}' is used by roles '{owner}' and '{role.id}'",
+                )
 
     seen_cells: dict[tuple[frozenset[str], str, str], str] = {}
     for index, entry in enumerate(merged["entries"]):

@@ -46,6 +46,8 @@ TOPIC_LABELS: dict[Topic, str] = {
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Abbreviation = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]{1,5}$")]
+"""2–6 letters starting with a capital: "LA", "LAs"."""
 AsOf = Annotated[str, StringConstraints(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -72,6 +74,11 @@ class Role(BaseModel):
     false_friends: list[NonEmptyText] = Field(
         default_factory=list,
         description="Phrases that contain an alias but mean another job, e.g. 'medical secretary'.",
+    )
+    abbreviations: list[Abbreviation] = Field(
+        default_factory=list,
+        description="Short forms recognised only as written, in capitals and as whole words: 'LA', 'LAs' (never "
+        "'la'). Not after 'in', 'near', 'from'... and not before 'area' or 'county', where they name a place.",
     )
     summary: NonEmptyText = Field(description="One line shown in role lists and quiz results.")
     next_steps: list[NonEmptyText] = Field(

@@ -310,7 +310,7 @@ class Matcher:
 
     def match(self, question: str | None, context: ConversationContext | None = None) -> Match:
         context = self._usable(context or ConversationContext())
-        cleaned = clean_question(question)
+        cleaned = clean_question(self.roles.spell_out(question) if question else question)
         if not cleaned.text:
             return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
         q = self._read(cleaned.text, context)

@@ -6,6 +6,7 @@ The role is a separate slot: "how much do paras make" is matched as role={parale
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .kb_model import Role
@@ -35,6 +36,11 @@ GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
     ("legal", "support", "careers"),
     ("legal", "support"),
 )
+
+
+_PLACE_BEFORE = re.compile(r"\b(?:in|near|around|from|to|outside|across|throughout)\s+$", re.IGNORECASE)
+_PLACE_AFTER = re.compile(r"^[\s-]+(?:area|county|city|metro|based)\b", re.IGNORECASE)
+"""An abbreviation is a place, not a role, in "paralegal pay in LA" or "LA county" ("LA" also means Los Angeles)."""
 
 
 def _token_matches(alias_token: str, word: str) -> bool:
@@ -85,6 +91,25 @@ class RoleFinder:
         self._by_initial: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for pattern in patterns:
             self._by_initial.setdefault(pattern[0][0][:1], []).append(pattern)
+        # Abbreviations are matched on the text as written (matching itself is on lower case, where "LA" is "la").
+        self._abbreviations = {
+            short: role.plural if short.endswith("s") else role.name for role in roles for short in role.abbreviations
+        }
+        alternatives = "|".join(re.escape(a) for a in sorted(self._abbreviations, key=len, reverse=True))
+        self._abbreviation = re.compile(rf"(?<![\w'-])({alternatives})(?![\w'])") if alternatives else None
+
+    def spell_out(self, text: str) -> str:
+        """``text`` with each role abbreviation written as the role's name ("an LA" → "an Legal assistant"), done
+        before the text is lower-cased for matching."""
+        if self._abbreviation is None:
+            return text
+
+        def name(match: re.Match[str]) -> str:
+            if _PLACE_BEFORE.search(text, 0, match.start()) or _PLACE_AFTER.match(text[match.end() :]):
+                return match.group(0)
+            return self._abbreviations[match.group(1)]
+
+        return self._abbreviation.sub(name, text)
 
     def strip_names(self, text: str) -> str:
         """The text without role names: used on knowledge-base phrasings so both sides match alike."""
