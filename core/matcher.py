@@ -118,6 +118,10 @@ class Thresholds:
     me draft a will") is near in meaning to the duties it names."""
     own_matter_slack: float = 0.10
     """Someone who speaks of "my case", "my lease"... is declined on a little less evidence."""
+    semantic_help_veto: float = 0.10
+    """A question about the bot itself ("what kind of questions do you answer"), naming the bot and nothing of the
+    asker's own, this much nearer in meaning to the help examples than to legal advice, is not declined unless the
+    classifier and meaning both say legal advice."""
     semantic_career_veto: float = 0.30
     classifier_career_veto: float = 0.20
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
@@ -136,6 +140,8 @@ _OWN_MATTER = re.compile(
     r"\bmy (?:own|case|lawsuit|divorce|custody|lease|landlord|ex|will|ticket|arrest|accident|eviction|visa|"
     r"green card|charges?)\b"
 )
+_OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
+_THE_BOT = frozenset({"you", "u", "your", "ur", "bot", "chatbot", "this", "advisor"})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _FILLER = frozenset(
     {"ok", "okay", "now", "same", "question", "thing", "one", "too", "also", "then", "again", "please", "for", "about"}
@@ -475,8 +481,15 @@ class Matcher:
         )
         meaning_legal = meaning.intent.get("legal_advice", 0.0) if meaning else 0.0
         legal_margin = t.semantic_legal_margin - (t.own_matter_slack if own_matter else 0.0)
+        about_the_bot = (
+            meaning is not None
+            and bool(_THE_BOT.intersection(q.finding.words))
+            and not _OWN_THINGS.intersection(q.finding.words)  # "help me with my lab report" is about theirs
+            and meaning.intent.get("help", 0.0) >= meaning_legal + t.semantic_help_veto
+        )
         meaning_says_legal = (
             meaning is not None
+            and not about_the_bot
             and personal
             and meaning_legal >= t.semantic_legal_floor
             and meaning_legal >= meaning.career() + legal_margin
@@ -496,12 +509,16 @@ class Matcher:
             and guess.margin >= t.both_legal_margin
             and meaning_legal >= meaning.career() - (t.both_legal_meaning_slack if personal else 0.0)
         )
-        words_alone_say_legal = words_say_legal and not meaning_says_career
+        words_alone_say_legal = words_say_legal and not meaning_says_career and not about_the_bot
         # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
-        classifier_alone_says_legal = classifier_says_legal and not (
-            meaning is not None
-            and guess.margin < t.classifier_narrow_margin
-            and meaning.career() >= meaning_legal + t.classifier_career_veto
+        classifier_alone_says_legal = (
+            classifier_says_legal
+            and not about_the_bot
+            and not (
+                meaning is not None
+                and guess.margin < t.classifier_narrow_margin
+                and meaning.career() >= meaning_legal + t.classifier_career_veto
+            )
         )
         if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
             return max(q.legal, meaning_legal, guess.margin)

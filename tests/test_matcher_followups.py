@@ -106,3 +106,16 @@ def test_a_short_question_of_its_own_is_not_taken_for_a_follow_up(matcher: Match
     # Nothing but stop words besides the role, yet a question with its own topic: not "same question for ...".
     match = matcher.match(text, ConversationContext(("paralegal",), "pay"))
     assert match.kind is Kind.ANSWER and match.roles == ("paralegal",) and match.topic == topic
+
+
+@pytest.mark.parametrize("text", ["what sorts of things can you answer", "what can this bot do for me"])
+def test_a_question_about_the_bot_is_not_declined_as_legal_advice(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is not Kind.LEGAL_ADVICE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["can you help me with my landlord", "can you help me fight a speeding ticket", "can u tell me if this is legal"],
+)
+def test_asking_the_bot_for_help_with_a_legal_matter_is_still_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
