@@ -620,11 +620,13 @@ def build_slack_app(
         process_before_response=True,
     )
 
-    @app.middleware
+    # Only events are re-sent by Slack: commands and clicks do not pay for the check.
     async def skip_repeated_events(
         body: dict[str, Any], request: AsyncBoltRequest, next_: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         return await adapter.skip_repeated_events(body, request, next_)
+
+    once = [skip_repeated_events]
 
     @app.command(_SLASH_COMMAND)
     async def slash_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -651,7 +653,7 @@ def build_slack_app(
         busy = answers.over_limit("share")
         answers.submit(AnswerJob(JobKind.SHARE, _workspace(context), body, action, busy=busy))
 
-    @app.event("app_mention")
+    @app.event("app_mention", middleware=once)
     async def mentioned(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if _written_by_a_person(event):
             busy = answers.over_limit("mention")
@@ -659,7 +661,7 @@ def build_slack_app(
                 AnswerJob(JobKind.MESSAGE, _workspace(context), event, bot_user_id=context.bot_user_id, busy=busy)
             )
 
-    @app.event("message")
+    @app.event("message", middleware=once)
     async def direct_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("channel_type") == "im" and _written_by_a_person(event):
             busy = answers.over_limit("dm")
@@ -667,7 +669,7 @@ def build_slack_app(
                 AnswerJob(JobKind.MESSAGE, _workspace(context), event, bot_user_id=context.bot_user_id, busy=busy)
             )
 
-    @app.event("app_home_opened")
+    @app.event("app_home_opened", middleware=once)
     async def home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("tab") == "home" and event.get("user") and not answers.over_limit("app home"):
             # Busy: the tab keeps what it showed last; it is published again the next time it is opened.
