@@ -224,6 +224,8 @@ class SimilarityIndex:
         del self._postings
         # Runs of documents with the same label, so each label's best is one slice.
         self._runs = [i for i in range(len(self.labels)) if i == 0 or self.labels[i] != self.labels[i - 1]]
+        # Which run each document is in, so every run's best document is found in one vectorised pass.
+        self._run_of = np.repeat(np.arange(len(self._runs)), np.diff([*self._runs, len(self.labels)]))
         vocabulary: Counter[str] = Counter()
         for _, text in documents:
             vocabulary.update(expand_chat(words(text)))
@@ -295,11 +297,12 @@ class SimilarityIndex:
         if not len(totals):
             return {}
         maxima = np.maximum.reduceat(totals, self._runs)
-        ends = [*self._runs[1:], len(totals)]
+        run_maxima = maxima[self._run_of]
+        candidates = np.flatnonzero((totals == run_maxima) & (run_maxima > 0))
+        # The first document reaching its run's maximum, as argmax would pick it.
+        _, first = np.unique(self._run_of[candidates], return_index=True)
         best: dict[str, Neighbour] = {}
-        for run in np.flatnonzero(maxima > 0).tolist():
-            start = self._runs[run]
-            doc = start + int(np.argmax(totals[start : ends[run]]))
+        for doc in candidates[first].tolist():
             label, score = self.labels[doc], float(totals[doc])
             current = best.get(label)
             if current is None or score > current.score:
