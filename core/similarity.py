@@ -321,10 +321,17 @@ class WordTopicModel:
     """
 
     RIDGE = 0.3
+    MAX_PHRASINGS = 3000
+    """The most phrasings it is fitted on. The dual system is that size squared (3,000: 72 MB and under a second;
+    today's knowledge base has about 1,900); a larger knowledge base is sampled evenly within each topic, so start-up
+    stays bounded at 10× and 100× the content (benchmarks/kb_scale.py)."""
 
     def __init__(self, index: SimilarityIndex, texts: list[str], topics: list[str]) -> None:
         self.topics = sorted(set(topics))
         self._index = index
+        if len(texts) > self.MAX_PHRASINGS:
+            keep = _even_sample(topics, self.MAX_PHRASINGS)
+            texts, topics = [texts[i] for i in keep], [topics[i] for i in keep]
         rows = [index.weights_of(text) for text in texts]
         vocabulary: dict[str, int] = {}
         for row in rows:
@@ -360,3 +367,15 @@ class WordTopicModel:
                 weights.append(weight)
         out = self._bias + np.asarray(weights) @ self._weights[rows] if rows else self._bias
         return dict(zip(self.topics, out.tolist(), strict=True))
+
+
+def _even_sample(labels: list[str], limit: int) -> list[int]:
+    """About ``limit`` indices, spread evenly over each label's items in proportion to its share (at least one)."""
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    keep: list[int] = []
+    for items in by_label.values():
+        quota = min(len(items), max(1, len(items) * limit // len(labels)))
+        keep.extend(items[j * len(items) // quota] for j in range(quota))
+    return sorted(keep)

@@ -6,7 +6,7 @@ import pytest
 
 from core.kb_model import KnowledgeBase
 from core.matcher import Kind, Matcher
-from core.similarity import SimilarityIndex, WordTopicModel
+from core.similarity import SimilarityIndex, WordTopicModel, _even_sample
 
 
 def test_word_topic_model_weighs_words_by_how_consistently_they_mark_a_topic():
@@ -32,6 +32,19 @@ def test_word_topic_model_forgives_typos_like_the_index():
     model = WordTopicModel(index, [text for _, text in documents], [topic for topic, _ in documents])
     scores = model.scores("salery")
     assert scores["pay"] > scores["duties"]
+
+
+def test_a_large_knowledge_base_is_fitted_on_an_even_sample_of_each_topic(monkeypatch: pytest.MonkeyPatch):
+    # 10× or 100× today's content would make the dual system too large to solve at start-up.
+    documents = [("pay", f"salary question {n}") for n in range(60)]
+    documents += [("duties", f"daily tasks {n}") for n in range(30)]
+    index = SimilarityIndex(documents)
+    monkeypatch.setattr(WordTopicModel, "MAX_PHRASINGS", 30)
+    model = WordTopicModel(index, [text for _, text in documents], [topic for topic, _ in documents])
+    assert model.topics == ["duties", "pay"]
+    assert model.scores("salary")["pay"] > model.scores("salary")["duties"]
+    assert model.scores("daily tasks")["duties"] > model.scores("daily tasks")["pay"]
+    assert len(_even_sample([t for t, _ in documents], 30)) == 30
 
 
 @pytest.fixture(scope="module")
