@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from benchmarks.common import REPO, mib, rss_bytes
+from benchmarks.common import REPO, child_pids, mib, rss_bytes
 
 QUESTION = "what does a paralegal do"
 DEADLINE = 120.0
@@ -112,15 +112,6 @@ def slack_child(port: int, base_url: str) -> None:
         asyncio.run(serve())
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[-1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
-
-
 def slack_once(workers: int = 0) -> tuple[float, float, int, int]:
     """Ready and answered seconds, the Slack process's resident memory and its answer workers' (all of them)."""
     from tests.slack_fakes import BOT_TOKEN, FORM, SIGNING_SECRET, FakeSlack, form_body, sign, slash_command
@@ -155,7 +146,7 @@ def slack_once(workers: int = 0) -> tuple[float, float, int, int]:
                     time.sleep(0.005)
             ready = time.perf_counter() - started
             rss = rss_bytes(proc.pid)
-            workers_rss = sum(rss_bytes(child) for child in _children(proc.pid))
+            workers_rss = sum(rss_bytes(child) for child in child_pids(proc.pid))
             path = urllib.parse.urlparse(response_url).path
             while not any(c.path == path for c in fake.calls("response_url")):
                 if time.perf_counter() - started > DEADLINE:

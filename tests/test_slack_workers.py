@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from benchmarks.common import child_pids
 from bots.slack.app import BUSY_TEXT
 from bots.slack.runner import EVENTS_PATH, WORKERS_CHECK, SlackConfigError, start_slack
 from bots.slack.worker import API_URL_VARIABLE
@@ -207,7 +208,7 @@ async def test_start_slack_with_answer_workers_serves_and_stops_them(
                 await asyncio.sleep(0.02)
             answer = (await fake_slack.wait_for("response_url", timeout=30))[0].body
             assert "legal assistant" in str(answer["blocks"]).lower()
-        worker_pids = [p for p in _children() if p != os.getpid()]
+        worker_pids = [pid for pid in child_pids(os.getpid()) if b"bots.slack.worker" in _command_line(pid)]
         assert worker_pids
         assert checks[WORKERS_CHECK]() is True  # /readyz: the workers are running
     finally:
@@ -235,16 +236,6 @@ def socket_port() -> Iterator[int]:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     yield port
-
-
-def _children() -> list[int]:
-    """Pids of this process's children (Linux)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[-1].split()[1]) == os.getpid():
-                found.append(int(stat.parent.name))
-    return found
 
 
 def test_the_slack_process_loads_no_embedding_model_when_workers_match(
@@ -301,3 +292,10 @@ async def test_a_reload_signal_reaches_the_workers(
         finally:
             stop()
             loop.remove_signal_handler(signal.SIGHUP)
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

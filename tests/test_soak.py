@@ -31,6 +31,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from benchmarks.common import child_pids, rss_bytes
 from bots.slack.app import DEFAULT_MAX_BACKLOG
 from bots.slack.worker import API_URL_VARIABLE
 from bots.slack.workers import AnswerWorkers
@@ -79,11 +80,9 @@ ODD_TEXTS = [
 ]
 
 
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+def rss_with_children_bytes() -> int:
+    """This process's resident memory and its children's (answer workers)."""
+    return rss_bytes() + sum(rss_bytes(child) for child in child_pids(os.getpid()))
 
 
 class ResponseUrls:
@@ -362,19 +361,6 @@ def dev_questions() -> list[str]:
     return [item["q"] for item in items if item.get("split") == "dev"]
 
 
-def children_rss_bytes() -> int:
-    """Resident memory of this process's children (answer workers), in bytes."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-            if int(fields[1]) == os.getpid():
-                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
 @asynccontextmanager
 async def answer_workers(count: int, tmp_path: Path, fake: FakeSlack, observe: Any) -> AsyncIterator[Any]:
     """``SLACK_ANSWER_WORKERS=count`` on the same SQLite store, misses log and rate limit as the in-process run."""
@@ -439,14 +425,14 @@ async def test_soak(
                 warm = asyncio.gather(*(s.live(started + min(2.0, SOAK_SECONDS / 5), questions) for s in students))
                 await warm
                 gc.collect()
-                rss_warm = rss_bytes() + children_rss_bytes()
+                rss_warm = rss_with_children_bytes()
                 flooded = asyncio.create_task(flood(http, slack.url, urls, deadline))
                 await asyncio.gather(*(s.live(deadline, questions) for s in students))
                 flood_sent = await flooded
                 await slack.settle(30.0)
                 elapsed = loop.time() - started
             gc.collect()
-            rss_end = rss_bytes() + children_rss_bytes()
+            rss_end = rss_with_children_bytes()
 
             # Every quiz accounted for: what each student's buttons said is exactly what the store holds.
             for student in students:
