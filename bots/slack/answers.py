@@ -8,9 +8,13 @@ line of JSON. Either way the same ``SlackAdapter.answer`` turns it into a reply 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+log = logging.getLogger("advisor.slack")
 
 
 class JobKind(StrEnum):
@@ -80,3 +84,36 @@ class Answers(Protocol):
 def encode_line(message: dict[str, Any]) -> bytes:
     """One protocol message between the Slack process and an answer worker: a line of compact JSON."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class BacklogLimit:
+    """Whether a new request should be declined as busy because ``limit`` jobs are already waiting or under way
+    (None: no limit); declines are counted and logged now and then. Shared by both kinds of ``Answers``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.declined = 0
+        """Requests turned away as busy since start (for logs and benchmarks)."""
+
+    def reached(self, pending: int, what: str) -> bool:
+        if self.limit is None or pending < self.limit:
+            return False
+        self.declined += 1
+        if self.declined == 1 or self.declined % 100 == 0:
+            log.warning("slack work backlog at %d: declined a %s (%d so far)", pending, what, self.declined)
+        return True
+
+
+def count_from_environment(variable: str, default: int, zero_means: str) -> int:
+    """A whole number ≥ 0 from the environment (``default`` when unset or blank). ``ValueError`` says what is
+    wrong, naming the variable and what 0 means."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{variable} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{variable} must be 0 ({zero_means}) or more, got {value}")
+    return value

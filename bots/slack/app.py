@@ -35,7 +35,7 @@ from core.config import Settings
 from core.once import DeliveryGuard, MemoryDeliveryGuard
 from core.reply import Command, Reply, ReplyKind, Request, Section
 
-from .answers import AnswerJob, Answers, JobKind
+from .answers import AnswerJob, Answers, BacklogLimit, JobKind
 from .blocks import CHOICE_ACTION_PREFIX, MAX_BUTTON_VALUE, SHARE_ACTION_ID, escape, render_home, render_reply
 
 log = logging.getLogger("advisor.slack")
@@ -190,21 +190,18 @@ class BackgroundWork:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self._tasks: set[asyncio.Task[None]] = set()
-        self.max_backlog = max_backlog
+        self.backlog = BacklogLimit(max_backlog)
         self.max_running = max_running
         self.turn_seconds = turn_seconds
         self._slots = asyncio.Semaphore(max_running)
-        self.declined = 0
-        """Requests turned away as busy since start (for logs and benchmarks)."""
 
     def over_limit(self, what: str) -> bool:
         """True (and counted, and logged now and then) when a new ``what`` should be declined as busy."""
-        if self.max_backlog is None or len(self._tasks) < self.max_backlog:
-            return False
-        self.declined += 1
-        if self.declined == 1 or self.declined % 100 == 0:
-            log.warning("slack work backlog at %d: declined a %s (%d so far)", len(self._tasks), what, self.declined)
-        return True
+        return self.backlog.reached(len(self._tasks), what)
+
+    @property
+    def declined(self) -> int:
+        return self.backlog.declined
 
     def start(self, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._logged(work, what, _RESPONSE_WRITTEN.get()))

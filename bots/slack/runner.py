@@ -28,6 +28,7 @@ from core.config import Settings
 from core.health import ReadinessCheck
 from core.once import DeliveryGuard
 
+from .answers import count_from_environment
 from .app import DEFAULT_MAX_BACKLOG, BackgroundWork, answer_after_response, build_slack_app
 from .worker import API_URL_VARIABLE
 from .workers import AnswerWorkers, WorkerStartError, workers_from_environment
@@ -65,16 +66,10 @@ def configuration_problem(settings: Settings) -> str | None:
 def max_backlog_from_environment() -> int | None:
     """``SLACK_MAX_BACKLOG`` (default ``DEFAULT_MAX_BACKLOG``; 0 means no limit). Read here rather than in
     ``Settings`` because only the Slack adapter has a backlog."""
-    raw = os.environ.get(MAX_BACKLOG_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BACKLOG
     try:
-        value = int(raw)
-    except ValueError:
-        raise SlackConfigError(f"{MAX_BACKLOG_VARIABLE} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise SlackConfigError(f"{MAX_BACKLOG_VARIABLE} must be 0 (no limit) or more, got {value}")
-    return value or None
+        return count_from_environment(MAX_BACKLOG_VARIABLE, DEFAULT_MAX_BACKLOG, "no limit") or None
+    except ValueError as exc:
+        raise SlackConfigError(str(exc)) from None
 
 
 @web.middleware

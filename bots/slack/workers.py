@@ -27,7 +27,7 @@ from typing import Any
 from core.config import Settings
 from core.reply import Command, Reply, ReplyKind, Request
 
-from .answers import AnswerJob, encode_line
+from .answers import AnswerJob, BacklogLimit, count_from_environment, encode_line
 
 log = logging.getLogger("advisor.slack.workers")
 
@@ -48,16 +48,10 @@ class WorkerStartError(RuntimeError):
 
 
 def workers_from_environment() -> int:
-    raw = os.environ.get(WORKERS_VARIABLE, "").strip()
-    if not raw:
-        return 0
     try:
-        value = int(raw)
-    except ValueError:
-        raise WorkerStartError(f"{WORKERS_VARIABLE} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise WorkerStartError(f"{WORKERS_VARIABLE} must be 0 (answer in the Slack process) or more, got {value}")
-    return value
+        return count_from_environment(WORKERS_VARIABLE, 0, "answer in the Slack process")
+    except ValueError as exc:
+        raise WorkerStartError(str(exc)) from None
 
 
 @dataclass
@@ -95,7 +89,7 @@ class AnswerWorkers:
         if count < 1:
             raise ValueError("count must be at least 1")
         self.settings = settings
-        self.max_backlog = max_backlog
+        self.backlog = BacklogLimit(max_backlog)
         self.observer = observer
         self.environment = {**os.environ, **(environment or {})}
         self._workers = [_Worker(i) for i in range(count)]
@@ -105,7 +99,6 @@ class AnswerWorkers:
         self._idle.set()
         self._closing = False
         self._restarts: set[asyncio.Task[None]] = set()
-        self.declined = 0
         self.restarts = 0
         self.resent = 0
         self.lost = 0
@@ -113,12 +106,11 @@ class AnswerWorkers:
     # -- Answers -------------------------------------------------------------------------------------------
 
     def over_limit(self, what: str) -> bool:
-        if self.max_backlog is None or len(self._sent) < self.max_backlog:
-            return False
-        self.declined += 1
-        if self.declined == 1 or self.declined % 100 == 0:
-            log.warning("slack work backlog at %d: declined a %s (%d so far)", len(self._sent), what, self.declined)
-        return True
+        return self.backlog.reached(len(self._sent), what)
+
+    @property
+    def declined(self) -> int:
+        return self.backlog.declined
 
     def submit(self, job: AnswerJob) -> None:
         self._next_id += 1
