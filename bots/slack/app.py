@@ -288,10 +288,9 @@ class InProcessAnswers:
 class SlackAdapter:
     """Translation both ways plus delivery. Listeners in ``build_slack_app`` stay one-liners around these."""
 
-    def __init__(self, advisor: Advisor, guard: DeliveryGuard, work: BackgroundWork) -> None:
+    def __init__(self, advisor: Advisor, guard: DeliveryGuard) -> None:
         self.advisor = advisor
         self.guard = guard
-        self.work = work
 
     # -- middleware --------------------------------------------------------------------------------------
 
@@ -604,10 +603,9 @@ def build_slack_app(
         client = AsyncWebClient(token=settings.slack_bot_token or None)
     enable_rate_limit_retries(client)
     _install_log_filter()
-    work = work if work is not None else BackgroundWork()
-    adapter = SlackAdapter(advisor, guard if guard is not None else MemoryDeliveryGuard(), work)
+    adapter = SlackAdapter(advisor, guard if guard is not None else MemoryDeliveryGuard())
     if answers is None:
-        answers = InProcessAnswers(adapter, client, work)
+        answers = InProcessAnswers(adapter, client, work if work is not None else BackgroundWork())
     app = AsyncApp(
         name="legal-careers-advisor",
         client=client,

@@ -87,7 +87,7 @@ async def serve(settings: Settings, reports: _Reports, reader: asyncio.StreamRea
         async with aiohttp.ClientSession() as session:
             client = AsyncWebClient(token=settings.slack_bot_token or None, base_url=api_url, session=session)
             enable_rate_limit_retries(client)
-            adapter = SlackAdapter(advisor, MemoryDeliveryGuard(), work)
+            adapter = SlackAdapter(advisor, MemoryDeliveryGuard())
             reports.send({"ready": os.getpid()})
             await _answer_jobs(reader, adapter, client, work, reports)
             if not await work.drain(DRAIN_SECONDS):
