@@ -12,6 +12,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from .kb_model import KnowledgeBase
 from .similarity import features
 
@@ -47,20 +49,31 @@ class IntentClassifier:
         grand_total = sum(everything.values())
         # Complement NB: a class is scored by how *unlike the other classes* the text is, which copes with
         # very unequal numbers of examples per class (hundreds of career phrasings, dozens of help examples).
-        self._weights: dict[str, dict[str, float]] = {}
-        for kind in self.kinds:
+        # One row per feature, one column per kind: a question is scored with one matrix product rather than a
+        # Python sum per kind (long run-on questions have hundreds of features).
+        self._feature_row = {feature: row for row, feature in enumerate(everything)}
+        self._weights = np.empty((len(everything), len(self.kinds)))
+        for column, kind in enumerate(self.kinds):
             complement_total = grand_total - sum(per_kind[kind].values())
             denominator = complement_total + smoothing * vocabulary_size
-            self._weights[kind] = {
-                feature: -math.log((everything[feature] - per_kind[kind][feature] + smoothing) / denominator)
+            self._weights[:, column] = [
+                -math.log((everything[feature] - per_kind[kind][feature] + smoothing) / denominator)
                 for feature in everything
-            }
+            ]
 
     def scores(self, text: str) -> dict[str, float]:
         # Features never seen in training say nothing about the class, so they are left out.
-        counts = {f: n for f, n in features(text).items() if f in self._weights[CAREER]}
-        total = sum(counts.values()) or 1
-        return {kind: sum(n * self._weights[kind][f] for f, n in counts.items()) / total for kind in self.kinds}
+        rows: list[int] = []
+        counts: list[int] = []
+        for feature, count in features(text).items():
+            row = self._feature_row.get(feature)
+            if row is not None:
+                rows.append(row)
+                counts.append(count)
+        if not rows:
+            return dict.fromkeys(self.kinds, 0.0)
+        totals = np.asarray(counts, dtype=np.float64) @ self._weights[rows]
+        return dict(zip(self.kinds, (totals / sum(counts)).tolist(), strict=True))
 
     def classify(self, text: str) -> IntentGuess:
         ranked = sorted(self.scores(text).items(), key=lambda item: item[1], reverse=True)

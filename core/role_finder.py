@@ -6,6 +6,7 @@ The role is a separate slot: "how much do paras make" is matched as role={parale
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -43,7 +44,10 @@ _PLACE_AFTER = re.compile(r"^[\s-]+(?:area|county|city|metro|based)\b", re.IGNOR
 """An abbreviation is a place, not a role, in "paralegal pay in LA" or "LA county" ("LA" also means Los Angeles)."""
 
 
+@functools.lru_cache(maxsize=65_536)
 def _token_matches(alias_token: str, word: str) -> bool:
+    # Cached: the same words meet the same role-name words question after question, and the edit distances
+    # were most of the time spent finding roles in long run-on questions.
     if alias_token == word:
         return True
     # Short alias words ("para", "sec", "legal") must match exactly: "paras" is one edit from "parts".
