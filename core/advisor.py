@@ -154,8 +154,11 @@ class Advisor:
         if match.kind is Kind.QUIZ:
             started = await self._start_quiz(k, key, restart=False)
             return replace(started, meta={**reply.meta, **started.meta})
-        if match.kind in (Kind.ANSWER, Kind.CLARIFY):
-            context = ConversationContext(match.roles, match.topic.value if match.topic else None)
+        if match.kind in (Kind.ANSWER, Kind.CLARIFY) or (match.kind is Kind.OUT_OF_SCOPE and match.topic):
+            # A declined question about another job keeps the roles talked about and takes its topic, so "how
+            # much do lawyers make?" then "and paralegals?" asks about paralegal pay.
+            roles = match.roles if match.kind is not Kind.OUT_OF_SCOPE else session.context.roles
+            context = ConversationContext(roles, match.topic.value if match.topic else None)
 
             def remember(s: Session) -> None:
                 s.context = context

@@ -15,7 +15,7 @@ How a question flows:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -125,6 +125,15 @@ class Thresholds:
     semantic_career_veto: float = 0.30
     classifier_career_veto: float = 0.20
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
+    classifier_personal_career_veto: float = 0.30
+    """The classifier alone does not decline a question this much nearer careers in meaning, whoever speaks."""
+    career_words: float = 0.70
+    career_words_margin: float = 0.30
+    """Words this near career phrasings, and this much nearer them than the off-topic examples, are as good as a
+    reference to a job when meaning alone would call a question naming no role off-topic."""
+    semantic_plainly_career: float = 0.10
+    """With no role and no other job named, a question this much nearer in meaning to career phrasings than to
+    the off-topic examples is not sent away on shared words alone."""
     semantic_follow_up_slack: float = 0.15
     semantic_specific: float = 0.65
     """A question naming no role gets one role's entry only when it means what that entry's phrasings mean."""
@@ -133,8 +142,11 @@ class Thresholds:
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
 _JOB_REFERENCE = re.compile(r"\b(?:the|that|this|these|those) (?:jobs?|roles?|careers?|positions?|field)\b")
 _COMPARING = re.compile(
-    r"\b(?:vs\.?|versus|or|compared?|comparison|difference|different|better|worse|more|most|less|higher|lower|which|who)\b"
+    r"\b(?:vs\.?|versus|or|compared?|comparison|difference|different|differ|better|worse|more|most|less|higher|lower|"
+    r"which|who|than|same|closer|doesn'?t|don'?t|can'?t|cannot|isn'?t|aren'?t)\b"
 )
+"""Words that set two named roles side by side: "what does a paralegal do that a legal secretary can't"."""
+_QUIZ_ASKED = re.compile(r"\b(?:quiz|quizz|test me|personality test)\b")
 _OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
 _OWN_MATTER = re.compile(
     r"\bmy (?:own|case|lawsuit|divorce|custody|lease|landlord|ex|will|ticket|arrest|accident|eviction|visa|"
@@ -144,9 +156,12 @@ _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
 _THE_BOT = frozenset({"you", "u", "your", "ur", "bot", "chatbot", "this", "advisor"})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _FILLER = frozenset(
-    {"ok", "okay", "now", "same", "question", "thing", "one", "too", "also", "then", "again", "please", "for", "about"}
+    {"ok", "okay", "now", "same", "question", "thing", "one", "ones", "too", "also", "then", "again", "please", "for"}
+    | {"about", "but", "there", "instead", "oh", "hmm", "hm", "um", "uh", "wait", "sorry", "sry", "mean", "actually"}
+    | {"well", "yeah", "yes", "cool", "thanks", "thx", "ty", "lol"}
 )
-"""Words that carry no topic in a follow-up: "ok now legal assistants", "same question for legal secs"."""
+"""Words that carry no topic in a follow-up: "ok now legal assistants", "same question for legal secs", "oh
+paralegals sorry", "legal secretary i mean", "what about legal secretaries there"."""
 _CONTRAST = re.compile(r"\b(?:vs\.?|versus|compared?|comparison|difference|different|differ)\b")
 """Setting one thing against another: "vs paralegals?", "how is that different from a legal assistant"."""
 _MEANING_CANDIDATES = 12
@@ -350,7 +365,10 @@ class Matcher:
             and guess.margin < t.classifier_narrow_margin
             and meaning.career() >= meaning.intent.get("quiz", 0.0) + t.semantic_career_veto
         )
-        if (
+        # Two of our roles named ("is legal sec or legal assistant closer to typing and scheduling") asks us to
+        # set them side by side, unless the quiz is asked for by name.
+        weighing_two = len(finding.roles) == 2 and not finding.named_group and not _QUIZ_ASKED.search(cleaned.text)
+        if not weighing_two and (
             (guess.kind == "quiz" and q.quiz >= t.classifier_quiz and not narrow_quiz_call)
             or (q.quiz >= t.intent and q.quiz >= max(q.career_evidence, q.help, q.out_of_scope))
             or meaning_quiz is not None
@@ -365,6 +383,10 @@ class Matcher:
             return non_answer(Kind.HELP, max(q.help, meaning_help or 0.0))
         off_topic_confidence = self._off_topic(q)
         if off_topic_confidence is not None:
+            if finding.other_jobs and not finding.roles:
+                # "how much do lawyers make" is declined, but its topic is kept for "and paralegals?".
+                asked = self._rank(scores, (), meaning)[0].topic
+                return replace(non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence), topic=asked)
             return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
 
         roles = finding.roles
@@ -382,7 +404,8 @@ class Matcher:
             # the model installed.
             best_score = max(best_score, *(scores.entry.get(e.id, 0.0) for e in ranked if e.topic == best.topic))
         semantic_bar = t.semantic_answer_named if roles else t.semantic_answer
-        if meaning is not None and self._entry_score(best, meaning, ()) >= semantic_bar:
+        understood = meaning is not None and self._entry_score(best, meaning, ()) >= semantic_bar
+        if understood:
             # Few shared words but the same meaning ("what do they bring home" ~ "what is the pay").
             best_score = max(best_score, threshold_for(roles))
         topic_words = [w for w in content_words if w not in _FILLER]
@@ -419,7 +442,7 @@ class Matcher:
             suggestions = tuple(dict.fromkeys(e.id for e in ranked[:6]))[:3] if best_score >= t.suggest else ()
             return non_answer(Kind.OUT_OF_SCOPE, best_score, suggestions)
         if not roles:
-            return self._roleless(best, ranked, scores, meaning, finding.named_group, cleaned.truncated)
+            return self._roleless(best, ranked, scores, meaning, finding.named_group, understood, cleaned.truncated)
         if (
             len(finding.roles) == 2
             and not finding.named_group
@@ -516,9 +539,13 @@ class Matcher:
             and not about_the_bot
             and not (
                 meaning is not None
-                and guess.margin < t.classifier_narrow_margin
+                # "whats the hourly pay in ohio" says nothing of the asker: the classifier, however sure, does not
+                # overrule a career meaning then, as it does not when its call is by a hair...
+                and (guess.margin < t.classifier_narrow_margin or not _PERSONAL.intersection(q.finding.words))
                 and meaning.career() >= meaning_legal + t.classifier_career_veto
             )
+            # ...nor, from someone speaking of themselves ("could i get in with only a GED"), a plainly career one.
+            and not (meaning is not None and meaning.career() >= meaning_legal + t.classifier_personal_career_veto)
         )
         if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
             return max(q.legal, meaning_legal, guess.margin)
@@ -548,7 +575,10 @@ class Matcher:
             # does "what does the job pay in texas" (ask which job).
             meaning_career = meaning.career()
             meaning_out = meaning.intent.get("out_of_scope", 0.0)
-            about_a_job = follow_up or _JOB_REFERENCE.search(q.text) is not None
+            # ...and so are plainly career words ("whats the starting hourly wage in nevada"), whose meaning the
+            # encoder finds only moderately near any one phrasing.
+            career_words = q.career >= t.career_words and q.career >= q.out_of_scope + t.career_words_margin
+            about_a_job = follow_up or career_words or _JOB_REFERENCE.search(q.text) is not None
             floor = t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0)
             if meaning_career < floor or (
                 not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
@@ -556,10 +586,25 @@ class Matcher:
                 return max(meaning_out, 1.0 - meaning_career)
         if q.finding.other_jobs and not follow_up:
             return max(q.out_of_scope, 0.5)
-        if q.guess.kind == "out_of_scope" and not follow_up and q.career < t.classifier_out_of_scope_career:
+        # Words alone do not send away a question naming no other job whose meaning is plainly a career
+        # question ("how much do they make starting out?" shares "how much do ... make" with lawyer pay).
+        plainly_career = meaning is not None and meaning.career() >= (
+            meaning.intent.get("out_of_scope", 0.0) + t.semantic_plainly_career
+        )
+        if (
+            q.guess.kind == "out_of_scope"
+            and not follow_up
+            and q.career < t.classifier_out_of_scope_career
+            and not plainly_career
+        ):
             return max(q.out_of_scope, 0.5)
         # Meaning already judged a follow-up above; its few words ("how much do they get paid") say little.
-        if q.out_of_scope >= t.out_of_scope and q.out_of_scope >= q.career and not (q.about_role and meaning):
+        if (
+            q.out_of_scope >= t.out_of_scope
+            and q.out_of_scope >= q.career
+            and not (q.about_role and meaning)
+            and not plainly_career
+        ):
             return q.out_of_scope
         return None
 
@@ -605,13 +650,16 @@ class Matcher:
         scores: _Scores,
         meaning: _Scores | None,
         named_group: bool,
+        understood: bool,
         truncated: bool,
     ) -> Match:
-        """No role named and none in context: answer general entries, ask which role for role-specific ones."""
+        """No role named and none in context: answer general entries, ask which role for role-specific ones.
+        ``understood``: the question's meaning is plainly one of our answers' ("can i do it with just a GED"),
+        however few words it shares with them, so which role it is about is worth asking."""
         t = self.thresholds
         topic_score = scores.topic.get(best.topic.value, 0.0)
         own = scores.entry.get(best.id, 0.0)
-        confidence = max(own, topic_score)
+        confidence = max(own, topic_score, t.clarify if understood else 0.0)
         if set(best.roles) == set(self._all_roles):
             # "salary?" is as near "paralegal salary" as "which of these pays best" once role names are taken out:
             # a general entry answers a question naming no group only when it fits better than every single role's.

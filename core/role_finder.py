@@ -11,13 +11,20 @@ import re
 from dataclasses import dataclass
 
 from .kb_model import Role
-from .text import edit_distance_at_most, typo_budget, words
+from .text import clause_starts, edit_distance_at_most, typo_budget, words
 
 # Phrases that mean "all the roles you cover".
 GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
     ("all", "three"),
     ("all", "3"),
     ("the", "three"),
+    ("the", "3"),
+    ("three", "jobs"),
+    ("3", "jobs"),
+    ("three", "roles"),
+    ("3", "roles"),
+    ("three", "careers"),
+    ("3", "careers"),
     ("these", "three"),
     ("these", "jobs"),
     ("these", "roles"),
@@ -38,6 +45,11 @@ GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
     ("legal", "support"),
 )
 
+_GROUP_POINTERS = frozenset({"these", "those"})
+_GROUP_NOUNS = frozenset({"jobs", "roles", "careers", "positions"})
+_NUMBERS = frozenset({"three", "3"})
+_COUNTED = frozenset({"year", "years", "month", "months", "week", "weeks", "day", "days", "hour", "hours"})
+""""the three year degree" counts years, not jobs."""
 
 _PLACE_BEFORE = re.compile(r"\b(?:in|near|around|from|to|outside|across|throughout)\s+$", re.IGNORECASE)
 _PLACE_AFTER = re.compile(r"^[\s-]+(?:area|county|city|metro|based)\b", re.IGNORECASE)
@@ -121,12 +133,13 @@ class RoleFinder:
 
     def find(self, text: str) -> RoleFinding:
         tokens = words(text)
+        breaks = clause_starts(text)
         roles: list[str] = []  # in order of first mention
         other_jobs: list[str] = []
         consumed = [False] * len(tokens)
         i = 0
         while i < len(tokens):
-            match = self._match_at(tokens, i)
+            match = self._match_at(tokens, i, breaks)
             if match is None:
                 i += 1
                 continue
@@ -141,14 +154,21 @@ class RoleFinder:
             i += length
 
         named_group = any(
-            tuple(tokens[i : i + len(phrase)]) == phrase for i in range(len(tokens)) for phrase in GROUP_PHRASES
+            tuple(tokens[i : i + len(phrase)]) == phrase
+            and not (phrase[-1] in _NUMBERS and _COUNTED.intersection(tokens[i + len(phrase) : i + len(phrase) + 1]))
+            for i in range(len(tokens))
+            for phrase in GROUP_PHRASES
+        ) or any(
+            # "these law office jobs", "those legal support careers"
+            token in _GROUP_POINTERS and _GROUP_NOUNS.intersection(tokens[i + 1 : i + 5])
+            for i, token in enumerate(tokens)
         )
         if named_group and not roles:
             roles = list(self._role_ids)
         rest = " ".join(tok for tok, used in zip(tokens, consumed, strict=True) if not used)
         return RoleFinding(tuple(roles), rest, tuple(tokens), named_group, tuple(other_jobs))
 
-    def _match_at(self, tokens: list[str], start: int) -> tuple[int, str] | None:
+    def _match_at(self, tokens: list[str], start: int, breaks: frozenset[int]) -> tuple[int, str] | None:
         # Longest first; among patterns of one length an exact match beats a forgiven typo, so the word
         # "secretary" is the role even though the false friend "secretly" is one typo away from it.
         forgiven: tuple[int, str] | None = None
@@ -156,7 +176,7 @@ class RoleFinder:
             if forgiven is not None and len(pattern) < forgiven[0]:
                 return forgiven
             end = start + len(pattern)
-            if end > len(tokens):
+            if end > len(tokens) or any(k in breaks for k in range(start + 1, end)):
                 continue
             span = tokens[start:end]
             if tuple(span) == pattern:

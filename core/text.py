@@ -49,6 +49,21 @@ def words(text: str) -> list[str]:
     return [w[:-2] if w.endswith("'s") else w.replace("'", "") for w in _WORD.findall(text)]
 
 
+_CLAUSE_MARK = re.compile(r"[,;:.!?/()|\n]")
+
+
+def clause_starts(text: str) -> frozenset[int]:
+    """Indices (into ``words(text)``) of the words that follow a comma, full stop or the like: a name of several
+    words never runs across one ("legal sec, para, legal asst" names three roles, not "para legal")."""
+    starts: set[int] = set()
+    previous_end = 0
+    for index, match in enumerate(_WORD.finditer(text)):
+        if index and _CLAUSE_MARK.search(text, previous_end, match.start()):
+            starts.add(index)
+        previous_end = match.end()
+    return frozenset(starts)
+
+
 def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
     """Damerau-Levenshtein distance (adjacent swaps count once) <= limit, with an early exit."""
     if abs(len(a) - len(b)) > limit:

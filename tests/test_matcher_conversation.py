@@ -1,0 +1,80 @@
+"""Matcher behaviours found on the sixth blind batch: role names split by commas, "the 3 jobs", filler around a
+role name in a follow-up, a declined question about another job whose topic carries over, two named roles weighed
+against each other, and questions naming no role that plainly mean a career answer. Wordings here are our own, not
+the eval set's."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.advisor import Advisor
+from core.matcher import ConversationContext, Kind, Matcher
+from core.reply import ReplyKind, Request
+
+
+@pytest.fixture(scope="module")
+def matcher(advisor_template: Advisor) -> Matcher:
+    return advisor_template.knowledge.matcher
+
+
+def test_a_list_of_role_names_separated_by_commas_names_each_role(matcher: Matcher):
+    # "para, legal asst" is not the alias "para legal" followed by a stray "asst".
+    finding = matcher.roles.find("legal sec, para, legal asst: what is each one like")
+    assert set(finding.roles) == {"legal_secretary", "paralegal", "legal_assistant"}
+    assert matcher.roles.find("para legal studies programs").roles == ("paralegal",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "of the 3 jobs which pays best",
+        "which of these law office careers pays best",
+        "out of the three jobs, which pays best",
+    ],
+)
+def test_pointing_at_the_three_jobs_means_all_of_them(matcher: Matcher, text: str):
+    assert matcher.roles.find(text).named_group
+
+
+@pytest.mark.parametrize("text", ["is the 3 year degree worth it", "the three month course for paralegals"])
+def test_a_number_of_years_or_months_is_not_the_three_jobs(matcher: Matcher, text: str):
+    assert not matcher.roles.find(text).named_group
+
+
+@pytest.mark.parametrize(
+    "text", ["hmm legal assistants sorry", "legal assistants i mean", "but legal assistants there"]
+)
+def test_filler_around_a_new_role_keeps_the_conversations_topic(matcher: Matcher, text: str):
+    match = matcher.match(text, ConversationContext(("paralegal",), "pay"))
+    assert match.kind is Kind.ANSWER and match.roles == ("legal_assistant",) and match.topic == "pay"
+
+
+async def test_the_topic_of_a_declined_question_about_another_job_carries_over(advisor: Advisor):
+    declined = await advisor.handle(Request("test", "w1", "u1", text="what is the salary of a judge"))
+    assert declined.kind is ReplyKind.OUT_OF_SCOPE
+    reply = await advisor.handle(Request("test", "w1", "u1", text="ok and legal secretaries?"))
+    assert reply.kind is ReplyKind.ANSWER
+    assert reply.meta["roles"] == ["legal_secretary"] and reply.meta["topic"] == "pay"
+
+
+def test_two_named_roles_weighed_for_the_asker_are_compared_not_quizzed(matcher: Matcher):
+    match = matcher.match("i love filing and calendars, would paralegal or legal secretary suit that more")
+    assert match.kind is Kind.ANSWER and match.topic == "comparison"
+    assert set(match.roles) == {"paralegal", "legal_secretary"}
+    # Asking for the quiz by name still starts it.
+    assert matcher.match("quiz me on whether paralegal or legal secretary suits me").kind is Kind.QUIZ
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["what can a legal assistant do that a paralegal can't", "do paralegals and legal assistants differ on a case"],
+)
+def test_setting_two_named_roles_against_each_other_is_a_comparison(matcher: Matcher, text: str):
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.topic == "comparison"
+    assert set(match.roles) == {"paralegal", "legal_assistant"}
+
+
+@pytest.mark.parametrize("text", ["whats the starting hourly wage in nevada", "could i get in with only a GED"])
+def test_a_plain_career_question_naming_no_role_asks_which_role(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.CLARIFY
