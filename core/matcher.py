@@ -363,7 +363,7 @@ class Matcher:
         narrow_quiz_call = (
             meaning is not None
             and guess.margin < t.classifier_narrow_margin
-            and meaning.career() >= meaning.intent.get("quiz", 0.0) + t.semantic_career_veto
+            and meaning.career() >= meaning.intent.get("quiz", 0.0) + t.classifier_career_veto
         )
         # Two of our roles named ("is legal sec or legal assistant closer to typing and scheduling") asks us to
         # set them side by side, unless the quiz is asked for by name.
