@@ -60,6 +60,12 @@ class Match:
     used_context: bool = False
 
 
+def _only_names_another_job(q: _Question) -> bool:
+    """ "and what about lawyers?": another job and nothing else that could carry a topic."""
+    job_words = {word for job in q.finding.other_jobs for word in job.split()}
+    return bool(job_words) and all(w in _FILLER or w in job_words for w in q.content_words)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Decision thresholds, tuned on the dev split of tests/data/questions.yaml (never on the test split)."""
@@ -385,7 +391,10 @@ class Matcher:
         if off_topic_confidence is not None:
             if finding.other_jobs and not finding.roles:
                 # "how much do lawyers make" is declined, but its topic is kept for "and paralegals?".
-                asked = self._rank(scores, (), meaning)[0].topic
+                if context.topic and _only_names_another_job(q):
+                    asked = Topic(context.topic)
+                else:
+                    asked = self._rank(scores, (), meaning)[0].topic
                 return replace(non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence), topic=asked)
             return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
 
@@ -585,6 +594,9 @@ class Matcher:
             ):
                 return max(meaning_out, 1.0 - meaning_career)
         if q.finding.other_jobs and not follow_up:
+            return max(q.out_of_scope, 0.5)
+        if _only_names_another_job(q):
+            # "and what about lawyers?" after a question on paralegal pay: the same topic, for a job we do not cover.
             return max(q.out_of_scope, 0.5)
         # Words alone do not send away a question naming no other job whose meaning is plainly a career
         # question ("how much do they make starting out?" shares "how much do ... make" with lawyer pay).

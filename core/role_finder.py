@@ -43,7 +43,28 @@ GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
     ("legal", "support", "jobs"),
     ("legal", "support", "careers"),
     ("legal", "support"),
+    ("the", "trio"),
 )
+
+_ASKERS_OWN_JOB: tuple[tuple[str, ...], ...] = (
+    ("im", "a"),
+    ("im", "an"),
+    ("i", "am", "a"),
+    ("i", "am", "an"),
+    ("i", "was", "a"),
+    ("i", "was", "an"),
+    ("been", "a"),
+    ("been", "an"),
+    ("former",),
+    ("retired",),
+    ("coming", "from"),
+)
+"""Words before another job that make it the asker's own background ("im a nurse, would i take a pay cut"), not
+what the question is about ("how much do nurses make")."""
+
+
+def _describes_the_asker(tokens: list[str], start: int) -> bool:
+    return any(tuple(tokens[max(0, start - len(lead)) : start]) == lead for lead in _ASKERS_OWN_JOB)
 
 _GROUP_POINTERS = frozenset({"these", "those"})
 _GROUP_NOUNS = frozenset({"jobs", "roles", "careers", "positions"})
@@ -145,7 +166,8 @@ class RoleFinder:
                 continue
             length, role_id = match
             if role_id == _OTHER_JOB:
-                other_jobs.append(" ".join(tokens[i : i + length]))
+                if not _describes_the_asker(tokens, i):
+                    other_jobs.append(" ".join(tokens[i : i + length]))
             elif role_id != _FALSE_FRIEND:
                 for k in range(i, i + length):
                     consumed[k] = True

@@ -78,3 +78,25 @@ def test_setting_two_named_roles_against_each_other_is_a_comparison(matcher: Mat
 @pytest.mark.parametrize("text", ["whats the starting hourly wage in nevada", "could i get in with only a GED"])
 def test_a_plain_career_question_naming_no_role_asks_which_role(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.CLARIFY
+
+
+def test_the_askers_own_job_is_background_not_the_subject(matcher: Matcher):
+    assert matcher.roles.find("im a nurse, is the work less stressful").other_jobs == ()
+    assert matcher.roles.find("how stressful is being a nurse").other_jobs == ("nurse",)
+    assert matcher.match("i was a teacher, would i earn less doing this job").kind is Kind.CLARIFY
+
+
+async def test_switching_to_another_job_in_a_follow_up_is_declined_and_keeps_the_topic(advisor: Advisor):
+    def ask(text: str) -> Request:
+        return Request("test", "w1", "u2", text=text)
+
+    assert (await advisor.handle(ask("how much do paralegals earn"))).meta["topic"] == "pay"
+    declined = await advisor.handle(ask("and what about judges?"))
+    assert declined.kind is ReplyKind.OUT_OF_SCOPE
+    back = await advisor.handle(ask("ok legal assistants then"))
+    assert back.meta["roles"] == ["legal_assistant"] and back.meta["topic"] == "pay"
+
+
+def test_the_trio_means_all_three(matcher: Matcher):
+    match = matcher.match("which of the trio has the best job outlook")
+    assert match.kind is Kind.ANSWER and len(match.roles) == 3 and match.topic == "outlook"
