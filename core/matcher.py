@@ -149,7 +149,7 @@ _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "oka
 _JOB_REFERENCE = re.compile(r"\b(?:the|that|this|these|those) (?:jobs?|roles?|careers?|positions?|field)\b")
 _COMPARING = re.compile(
     r"\b(?:vs\.?|versus|or|compared?|comparison|difference|different|differ|better|worse|more|most|less|higher|lower|"
-    r"which|who|than|same|closer|doesn'?t|don'?t|can'?t|cannot|isn'?t|aren'?t)\b"
+    r"which|who|than|same|closer|glorified|distinguish(?:es)?|doesn'?t|don'?t|can'?t|cannot|isn'?t|aren'?t)\b"
 )
 """Words that set two named roles side by side: "what does a paralegal do that a legal secretary can't"."""
 _QUIZ_ASKED = re.compile(r"\b(?:quiz|quizz|test me|personality test)\b")
