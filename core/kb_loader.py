@@ -376,6 +376,13 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
         else:
             seen_cells[question_key] = entry.id
 
+    for index, topic in enumerate(merged["topics"]):
+        if topic.duties_questions_naming and topic.topic.value == "duties":
+            problem(
+                where("topics", index, "duties_questions_naming"),
+                "duties_questions_naming belongs on the topic that takes such questions over, not on duties",
+            )
+
     if "quiz" in singletons:
         parsed, quiz = singletons["quiz"]
         question_ids: set[str] = set()

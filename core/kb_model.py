@@ -107,6 +107,13 @@ class TopicPhrasings(BaseModel):
     model_config = _STRICT
     topic: Topic
     phrasings: list[NonEmptyText] = Field(min_length=1)
+    duties_questions_naming: list[NonEmptyText] = Field(
+        default_factory=list,
+        description=(
+            "Words that turn a question about what a role does into a question on this topic: 'what does a "
+            "paralegal do at an immigration firm' asks about a specialization, not about duties in general."
+        ),
+    )
 
 
 class QuizChoice(BaseModel):

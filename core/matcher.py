@@ -279,6 +279,14 @@ class Matcher:
             else None
         )
         self.intents = IntentClassifier(kb)
+        self._takes_duties_questions = [
+            (
+                topic.topic,
+                re.compile(r"\b(?:" + "|".join(re.escape(w.lower()) for w in topic.duties_questions_naming) + r")\b"),
+            )
+            for topic in kb.topics
+            if topic.duties_questions_naming
+        ]
         chosen = default_encoder() if encoder is True else encoder or None
         self.semantic = (
             SemanticIndex(documents, chosen, EmbeddingCache(chosen.model_id)) if chosen is not None else None
@@ -462,6 +470,10 @@ class Matcher:
             # the comparison entries cover pay and duties of both. Moving between them, schooling, credentials
             # and outlook have their own two-role answers.
             return self._answer_for(roles, Topic.COMPARISON, None, best_score, cleaned.truncated, used_context)
+        if best.topic == Topic.DUTIES:
+            for topic, naming in self._takes_duties_questions:
+                if naming.search(cleaned.text):
+                    return self._answer_for(roles, topic, None, best_score, cleaned.truncated, used_context)
         if len(roles) == 1 and best.topic == Topic.COMPARISON:
             # Comparison answers set our roles side by side. With one role named, what is set side by side is
             # something else ("legal secretary at a courthouse vs at a law firm", "trademark vs patent paralegal"):

@@ -111,3 +111,12 @@ def test_schema_is_json_schema(capsys):
     schema = json.loads(capsys.readouterr().out)
     assert "entries" in schema["properties"]
     assert "comparison" in json.dumps(schema)
+
+
+def test_duties_questions_naming_on_the_duties_topic_is_reported(kb_copy):
+    topics = kb_copy / "topics.yaml"
+    text = topics.read_text()
+    naming = "  - topic: duties\n    duties_questions_naming: [tax law]\n"
+    topics.write_text(text.replace("  - topic: duties\n", naming))
+    (problem,) = problems_of(kb_copy)
+    assert "topics.yaml:" in problem and "belongs on the topic that takes such questions over" in problem

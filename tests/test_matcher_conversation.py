@@ -100,3 +100,17 @@ async def test_switching_to_another_job_in_a_follow_up_is_declined_and_keeps_the
 def test_the_trio_means_all_three(matcher: Matcher):
     match = matcher.match("which of the trio has the best job outlook")
     assert match.kind is Kind.ANSWER and len(match.roles) == 3 and match.topic == "outlook"
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("what does a legal secretary do at a bankruptcy firm", "specializations"),
+        ("day to day tasks of a paralegal in estate planning", "specializations"),
+        ("what do bankruptcy paralegals earn", "pay"),  # an area named in passing does not change the topic
+        ("what does a legal secretary do all day", "duties"),
+    ],
+)
+def test_what_a_role_does_in_an_area_of_law_is_a_specializations_question(matcher: Matcher, text: str, topic: str):
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.topic == topic
