@@ -1,11 +1,12 @@
 """Round-trip time of a signed slash command through our Slack HTTP app, next to a bare bolt app that only acks.
 
-Run: .venv/bin/python benchmarks/slack_roundtrip.py [--requests 300]
+Run: .venv/bin/python benchmarks/slack_roundtrip.py [--requests 300] [--answer-workers N] [--pin]
 
 Everything is on loopback in one run. A child process serves three apps with aiohttp on 127.0.0.1: ours (the real
 Advisor and knowledge base), a bare bolt app that only acks with bolt's defaults, and the same bare app with
 ``process_before_response=True`` (the setting ours uses); it also hosts the loopback fake Slack from the tests,
-which receives the answers. This process only sends real HTTP POSTs signed with the signing secret and times
+which receives the answers (with ``--pin``, the fake runs in its own process on the client's CPU; see
+benchmarks/slack_http.py). This process only sends real HTTP POSTs signed with the signing secret and times
 them. Client and apps are in different processes on purpose: in one event loop (or one GIL) the client would read
 its response only after the app's background work had run, charging that work to the ack, which Slack never sees.
 The apps take turns request by request, so machine noise falls on all of them alike, and every request follows a
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -100,7 +102,10 @@ async def served(app: AsyncApp) -> AsyncIterator[str]:
 
 
 async def answer_workers(
-    stack: AsyncExitStack, count: int, fake: FakeSlack, observer: Callable[[Request, Reply, float], None]
+    stack: AsyncExitStack,
+    count: int,
+    fake: FakeSlack | RemoteFakeSlack,
+    observer: Callable[[Request, Reply, float], None],
 ) -> AnswerWorkers | None:
     """``SLACK_ANSWER_WORKERS=count`` as ``start_slack`` sets it up, the workers posting to the fake Slack."""
     if not count:
@@ -120,7 +125,7 @@ async def answer_workers(
     return workers
 
 
-async def serve_apps(fake: FakeSlack, conn: Connection, workers: int) -> None:
+async def serve_apps(fake: FakeSlack | RemoteFakeSlack, conn: Connection, workers: int) -> None:
     kb = load_knowledge_base(REPO / "knowledge")
     core_seconds: list[tuple[str, float]] = []  # (user, seconds)
 
@@ -145,14 +150,78 @@ async def serve_apps(fake: FakeSlack, conn: Connection, workers: int) -> None:
         conn.send((urls, fake.port))
         # Until the parent says stop (or closes the pipe), bounded by SERVER_LIFETIME.
         await asyncio.wait_for(asyncio.to_thread(conn.recv), SERVER_LIFETIME)
-    conn.send(([(call.path, call.at) for call in fake.calls("response_url")], core_seconds))
+    conn.send((arrivals(fake), core_seconds))
 
 
-def server_process(conn: Connection, workers: int = 0) -> None:
-    # The fake Slack lives here, with the apps: in the client's process its thread would hold the GIL just
-    # when the client reads an ack (the answer arrives a millisecond later) and inflate the measurement.
-    # Validation is the tests' business; here it would only add work.
-    with FakeSlack(validate=False) as fake, suppress(EOFError, TimeoutError, KeyboardInterrupt):
+APP_CPU, LOAD_CPU = 1, 0
+"""With ``--pin``: our apps and answer workers on one CPU, the load (client, fake Slack) on the other."""
+
+
+def fake_slack_process(conn: Connection) -> None:
+    """The loopback fake Slack in a process of its own, pinned beside the client: it stands in for Slack's servers."""
+    os.sched_setaffinity(0, {LOAD_CPU})
+    with FakeSlack(validate=False) as fake, suppress(EOFError, KeyboardInterrupt):
+        conn.send(fake.port)
+        if conn.poll(SERVER_LIFETIME + 30):
+            conn.recv()
+            conn.send(arrivals(fake))
+
+
+class RemoteFakeSlack:
+    """``FakeSlack``'s interface for the benchmarks (``port``, ``base_url``, arrivals) in its own process."""
+
+    def __init__(self) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self._conn, child_end = spawn.Pipe()
+        self._process = spawn.Process(target=fake_slack_process, args=(child_end,), daemon=True)
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def __enter__(self) -> RemoteFakeSlack:
+        self._process.start()
+        if not self._conn.poll(60):
+            self._process.kill()
+            raise RuntimeError("the fake Slack did not start within 60 s")
+        self.port = self._conn.recv()
+        return self
+
+    def arrivals(self) -> list[tuple[str, float]]:
+        self._conn.send("arrivals")
+        if not self._conn.poll(30):
+            raise RuntimeError("the fake Slack did not report")
+        reported: list[tuple[str, float]] = self._conn.recv()
+        return reported
+
+    def __exit__(self, *_exc: object) -> None:
+        self._conn.close()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+
+def arrivals(fake: FakeSlack | RemoteFakeSlack) -> list[tuple[str, float]]:
+    """When each answer reached the fake's response_url (path, CLOCK_MONOTONIC seconds)."""
+    if isinstance(fake, RemoteFakeSlack):
+        return fake.arrivals()
+    return [(call.path, call.at) for call in fake.calls("response_url")]
+
+
+def server_process(conn: Connection, workers: int = 0, pin: bool = False) -> None:
+    if pin:
+        # Slack's servers and the clients are not on the machine that serves our app: with two CPUs, the app
+        # (and the answer workers it starts, which inherit this) gets one and the load generator the other.
+        os.sched_setaffinity(0, {APP_CPU})
+        fake: FakeSlack | RemoteFakeSlack = RemoteFakeSlack()
+    else:
+        # The fake Slack lives here, with the apps: in the client's process its thread would hold the GIL just
+        # when the client reads an ack (the answer arrives a millisecond later) and inflate the measurement.
+        # Validation is the tests' business; here it would only add work.
+        fake = FakeSlack(validate=False)
+    with fake, suppress(EOFError, TimeoutError, KeyboardInterrupt):
         asyncio.run(serve_apps(fake, conn, workers))
 
 
@@ -201,15 +270,21 @@ async def measure(urls: list[str], fake_port: int, requests: int) -> tuple[dict[
 
 
 def drive_server_process(
-    measure: Callable[[list[str], int], Awaitable[T]], measure_seconds: float, report_seconds: float, workers: int = 0
+    measure: Callable[[list[str], int], Awaitable[T]],
+    measure_seconds: float,
+    report_seconds: float,
+    workers: int = 0,
+    pin: bool = False,
 ) -> tuple[T, dict[str, float], list[tuple[str, float]]]:
     """Serve the apps in a child process, run ``measure(urls, fake_port)`` against them, then collect when each
     answer arrived at the fake response_url and our Advisor's core time per request (user, seconds). The child
     is always stopped, even when measuring fails."""
     spawn = multiprocessing.get_context("spawn")
     parent_end, child_end = spawn.Pipe()
-    server = spawn.Process(target=server_process, args=(child_end, workers))
+    server = spawn.Process(target=server_process, args=(child_end, workers, pin))
     server.start()
+    if pin:
+        os.sched_setaffinity(0, {LOAD_CPU})
     try:
         if not parent_end.poll(60):
             raise RuntimeError("the apps did not start within 60 s")
@@ -228,10 +303,12 @@ def drive_server_process(
     return result, arrived, core_seconds
 
 
-def run(requests: int, workers: int) -> None:
+def run(requests: int, workers: int, pin: bool = False) -> None:
     (acks, sent_at), arrived, core_seconds = drive_server_process(
-        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10, workers
+        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10, workers, pin=pin
     )
+    if pin:
+        print("Pinned: our apps and answer workers on CPU 1; this client and the fake Slack on CPU 0.")
     if workers:
         print(f"Our app with SLACK_ANSWER_WORKERS={workers}: answers worked out in {workers} worker process(es).")
     # CLOCK_MONOTONIC is system-wide on Linux, so the two processes' timestamps compare.
@@ -253,8 +330,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="measured requests per app (at least 200)")
     parser.add_argument("--answer-workers", type=int, default=0, help="SLACK_ANSWER_WORKERS for our app [0]")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="our apps and answer workers on CPU 1, the client and the fake Slack on CPU 0 (Linux, 2+ CPUs)",
+    )
     args = parser.parse_args()
-    run(max(200, args.requests), args.answer_workers)
+    if args.pin and not {APP_CPU, LOAD_CPU} <= set(getattr(os, "sched_getaffinity", lambda _pid: set())(0)):
+        parser.error(f"--pin needs CPUs {LOAD_CPU} and {APP_CPU} (Linux CPU affinity)")
+    run(max(200, args.requests), args.answer_workers, args.pin)
 
 
 if __name__ == "__main__":
