@@ -354,6 +354,16 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
                     f"abbreviation '{abbreviation}' is used by roles '{owner}' and '{role.id}'",
                 )
 
+    credential_owner: dict[str, str] = {}
+    for index, role in enumerate(merged["roles"]):
+        for credential in role.credentials:
+            owner = credential_owner.setdefault(credential, role.id)
+            if owner != role.id:
+                problem(
+                    where("roles", index, "credentials"),
+                    f"credential '{credential}' is listed for roles '{owner}' and '{role.id}'",
+                )
+
     seen_cells: dict[tuple[frozenset[str], str, str], str] = {}
     for index, entry in enumerate(merged["entries"]):
         for role_index, role in enumerate(entry.roles):

@@ -48,6 +48,8 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Abbreviation = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z]{1,5}$")]
 """2–6 letters starting with a capital: "LA", "LAs"."""
+Credential = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.-]{1,11}$")]
+"""A credential or professional body as written: "PLS", "NALS", "nals"."""
 AsOf = Annotated[str, StringConstraints(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -79,6 +81,12 @@ class Role(BaseModel):
         default_factory=list,
         description="Short forms recognised only as written, in capitals and as whole words: 'LA', 'LAs' (never "
         "'la'). Not after 'in', 'near', 'from'... and not before 'area' or 'county', where they name a place.",
+    )
+    credentials: list[Credential] = Field(
+        default_factory=list,
+        description="Credentials and professional bodies of this role only, as written ('PLS', 'NALS'): a question "
+        "naming one and no role is about this role ('what is the PLS exam'). Matched case-sensitively as whole "
+        "words, so 'PLS' is never 'pls' (please); list a lower-case form too where it cannot mean anything else.",
     )
     summary: NonEmptyText = Field(description="One line shown in role lists and quiz results.")
     next_steps: list[NonEmptyText] = Field(

@@ -348,7 +348,7 @@ class Matcher:
         cleaned = clean_question(self.roles.spell_out(question) if question else question)
         if not cleaned.text:
             return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
-        q = self._read(cleaned.text, context)
+        q = self._read(cleaned.text, context, self.roles.credited_roles(question) if question else ())
         t = self.thresholds
         finding, scores, meaning, guess = q.finding, q.scores, q.meaning, q.guess
         content_words, follow_up = q.content_words, q.follow_up
@@ -481,9 +481,13 @@ class Matcher:
             best = next((e for e in ranked if e.topic != Topic.COMPARISON), best)
         return self._answer_for(roles, best.topic, best, best_score, cleaned.truncated, used_context)
 
-    def _read(self, text: str, context: ConversationContext) -> _Question:
-        """Everything the decision looks at: role slot, word scores, meaning scores, the intent classifier."""
+    def _read(self, text: str, context: ConversationContext, credited: tuple[str, ...] = ()) -> _Question:
+        """Everything the decision looks at: role slot, word scores, meaning scores, the intent classifier.
+        ``credited``: roles whose credentials the question names as written ("what is the PLS"), which stand for
+        the role when it names none; the credential stays in the words, where it says "certification"."""
         finding = self.roles.find(text)
+        if credited and not finding.roles:
+            finding = replace(finding, roles=credited)
         content_words = [w for w in expand_chat(finding.rest.split()) if w not in STOP_WORDS]
         named = bool(finding.roles)
         # In a conversation about a role, a question naming no role is about that role, however long it is

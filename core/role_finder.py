@@ -63,8 +63,21 @@ _ASKERS_OWN_JOB: tuple[tuple[str, ...], ...] = (
 what the question is about ("how much do nurses make")."""
 
 
+_ALONGSIDE = frozenset({"with", "for", "under", "alongside", "beside", "assist", "assisting", "assists", "support"})
+_DETERMINERS = frozenset({"the", "a", "an", "their", "its", "his", "her", "your"})
+
+
 def _describes_the_asker(tokens: list[str], start: int) -> bool:
     return any(tuple(tokens[max(0, start - len(lead)) : start]) == lead for lead in _ASKERS_OWN_JOB)
+
+
+def _works_alongside(tokens: list[str], start: int) -> bool:
+    """ "can they go to court with the attorney": the other job is who the asked-about role works with or for,
+    not what the question is about."""
+    before = tokens[max(0, start - 2) : start]
+    if before[-1:] and before[-1] in _ALONGSIDE:
+        return True
+    return len(before) == 2 and before[0] in _ALONGSIDE and before[1] in _DETERMINERS
 
 _GROUP_POINTERS = frozenset({"these", "those"})
 _GROUP_NOUNS = frozenset({"jobs", "roles", "careers", "positions"})
@@ -132,8 +145,18 @@ class RoleFinder:
         self._abbreviations = {
             short: role.plural if short.endswith("s") else role.name for role in roles for short in role.abbreviations
         }
+        self._credential_owner = {credential: role.id for role in roles for credential in role.credentials}
+        credentials = "|".join(re.escape(c) for c in sorted(self._credential_owner, key=len, reverse=True))
+        self._credential = re.compile(rf"(?<![\w'-])({credentials})(?![\w'])") if credentials else None
         alternatives = "|".join(re.escape(a) for a in sorted(self._abbreviations, key=len, reverse=True))
         self._abbreviation = re.compile(rf"(?<![\w'-])({alternatives})(?![\w'])") if alternatives else None
+
+    def credited_roles(self, text: str) -> tuple[str, ...]:
+        """Roles whose own credentials or professional bodies ``text`` names, as written ("is the PLS hard?")."""
+        if self._credential is None:
+            return ()
+        found = (self._credential_owner[match.group(1)] for match in self._credential.finditer(text))
+        return tuple(dict.fromkeys(found))
 
     def spell_out(self, text: str) -> str:
         """``text`` with each role abbreviation written as the role's name ("an LA" → "an Legal assistant"), done
@@ -166,7 +189,7 @@ class RoleFinder:
                 continue
             length, role_id = match
             if role_id == _OTHER_JOB:
-                if not _describes_the_asker(tokens, i):
+                if not _describes_the_asker(tokens, i) and not _works_alongside(tokens, i):
                     other_jobs.append(" ".join(tokens[i : i + length]))
             elif role_id != _FALSE_FRIEND:
                 for k in range(i, i + length):

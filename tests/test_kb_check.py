@@ -120,3 +120,10 @@ def test_duties_questions_naming_on_the_duties_topic_is_reported(kb_copy):
     topics.write_text(text.replace("  - topic: duties\n", naming))
     (problem,) = problems_of(kb_copy)
     assert "topics.yaml:" in problem and "belongs on the topic that takes such questions over" in problem
+
+
+def test_a_credential_listed_for_two_roles_is_reported(kb_copy):
+    roles = kb_copy / "roles.yaml"
+    roles.write_text(roles.read_text().replace("credentials: [CP,", "credentials: [PLS, CP,", 1))
+    found = problems_of(kb_copy)
+    assert any("credential 'PLS' is listed for roles 'legal_secretary' and 'paralegal'" in p for p in found), found

@@ -114,3 +114,28 @@ def test_the_trio_means_all_three(matcher: Matcher):
 def test_what_a_role_does_in_an_area_of_law_is_a_specializations_question(matcher: Matcher, text: str, topic: str):
     match = matcher.match(text)
     assert match.kind is Kind.ANSWER and match.topic == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "role"),
+    [
+        ("is the PLS exam hard", "legal_secretary"),
+        ("what does NFPA stand for", "paralegal"),
+        ("CP exam cost", "paralegal"),
+    ],
+)
+def test_a_credential_of_one_role_stands_for_that_role(matcher: Matcher, text: str, role: str):
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.roles == (role,)
+
+
+def test_credentials_are_matched_as_written(matcher: Matcher):
+    assert matcher.roles.credited_roles("pls tell me about the PLS") == ("legal_secretary",)
+    assert matcher.roles.credited_roles("pls help, what about cp") == ()
+    assert matcher.roles.credited_roles("HR pay with a SHRM-CP") == ()
+
+
+def test_a_job_the_role_works_with_is_not_what_the_question_is_about(matcher: Matcher):
+    assert matcher.roles.find("do they sit in on meetings with the attorney").other_jobs == ()
+    assert matcher.roles.find("how much does an attorney make").other_jobs == ("attorney",)
+    assert matcher.match("do they sit in on client meetings with the attorney").kind is Kind.CLARIFY
