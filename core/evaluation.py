@@ -14,6 +14,7 @@ import yaml
 
 from .advisor import Advisor
 from .kb_loader import load_knowledge_base
+from .kb_model import KnowledgeBase
 from .reply import Request
 from .sessions import MemorySessionStore
 
@@ -106,6 +107,10 @@ class EvalReport:
             f"  (n={c['quiz'] + c['help']})",
         ]
 
+    def without(self, texts: frozenset[str]) -> EvalReport:
+        """The same report over the questions whose text is not in ``texts`` (see ``known_phrasings``)."""
+        return EvalReport([o for o in self.outcomes if _normal(o.item.q) not in texts])
+
     def topic_table(self) -> list[str]:
         per_topic: dict[str, list[bool]] = defaultdict(list)
         for o in self.outcomes:
@@ -128,6 +133,21 @@ class EvalReport:
         if len(wrong) > limit:
             lines.append(f"... and {len(wrong) - limit} more")
         return lines
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def known_phrasings(kb: KnowledgeBase) -> frozenset[str]:
+    """Every text the matcher learns from (entry questions and phrasings, topic phrasings, intent examples),
+    lower-cased: a question found here word for word measures recall, not understanding."""
+    texts = [text for entry in kb.entries for text in (entry.question, *entry.phrasings)]
+    texts += [text for topic in kb.topics for text in topic.phrasings]
+    texts += [
+        text for intent in ("legal_advice", "out_of_scope", "quiz", "help") for text in getattr(kb.intents, intent)
+    ]
+    return frozenset(_normal(text) for text in texts)
 
 
 def load_questions(path: Path, split: str = "all") -> list[LabelledQuestion]:
@@ -175,10 +195,18 @@ def evaluate_file(questions_path: Path, knowledge_dir: Path, split: str) -> Eval
 
 def run_evaluation(questions_path: Path, knowledge_dir: Path, split: str, confusion_limit: int) -> int:
     splits = ["dev", "test"] if split == "all" else [split]
+    known = known_phrasings(load_knowledge_base(knowledge_dir))
     for name in splits:
         report = evaluate_file(questions_path, knowledge_dir, name)
         print(f"== split: {name} ({len(report.outcomes)} questions) ==")
         print("\n".join(report.summary_lines()))
+        unseen = report.without(known)
+        if len(unseen.outcomes) < len(report.outcomes):
+            print(
+                f"\n{len(report.outcomes) - len(unseen.outcomes)} of these questions are also, word for word, "
+                "phrasings or examples in the knowledge base; without them:"
+            )
+            print("\n".join(unseen.summary_lines()))
         print()
         print("\n".join(report.topic_table()))
         print("\nconfusions:")

@@ -79,3 +79,13 @@ async def test_fresh_held_out_questions(advisor):
     assert legal_kinds.count("answer") == 0 and legal_kinds.count("clarify") == 0
     assert legal_kinds.count("legal_advice") >= 0.95 * len(legal)
     assert career_kinds.count("answer") >= 0.95 * len(career)
+
+
+def test_questions_word_for_word_in_the_knowledge_base_can_be_set_aside(kb):
+    """`advisor eval` also reports the figures without questions the knowledge base holds word for word."""
+    from core.evaluation import LabelledQuestion, Outcome, known_phrasings
+
+    seen = LabelledQuestion(q="  " + kb.entries[0].phrasings[0].upper() + " ", kind="answer")
+    unseen = LabelledQuestion(q="a question no knowledge base author would ever write, zebra", kind="answer")
+    report = EvalReport([Outcome(seen, "answer", frozenset(), None), Outcome(unseen, "answer", frozenset(), None)])
+    assert [o.item for o in report.without(known_phrasings(kb)).outcomes] == [unseen]
