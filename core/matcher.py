@@ -131,7 +131,7 @@ class Thresholds:
     semantic_career_veto: float = 0.30
     classifier_career_veto: float = 0.20
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
-    classifier_personal_career_veto: float = 0.30
+    classifier_personal_career_veto: float = 0.25
     """The classifier alone does not decline a question this much nearer careers in meaning, whoever speaks."""
     career_words: float = 0.70
     career_words_margin: float = 0.30
@@ -364,7 +364,9 @@ class Matcher:
         def threshold_for(roles: tuple[str, ...]) -> float:
             return t.answer_named if roles else t.answer
 
-        if q.help >= t.sure_help and not q.about_role and guess.kind != "quiz":
+        # "how do i get started in that career" shares "get started" with help requests, but asks about a job.
+        names_a_job = _JOB_REFERENCE.search(cleaned.text) is not None
+        if q.help >= t.sure_help and not q.about_role and not names_a_job and guess.kind != "quiz":
             return non_answer(Kind.HELP, q.help)
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
@@ -391,7 +393,14 @@ class Matcher:
         meaning_help = self._meaning_intent(q, "help", named_ok=False)
         if (
             (guess.kind == "help" and not q.about_role)
-            or (q.help >= t.intent and q.help >= max(q.career_evidence, q.out_of_scope))
+            # "and paralegals, what do they start at" shares "start" with "get started": a role named in the
+            # message makes it a question about that role, whatever its words share with help requests.
+            or (
+                q.help >= t.intent
+                and q.help >= max(q.career_evidence, q.out_of_scope)
+                and not finding.roles
+                and not names_a_job
+            )
             or meaning_help is not None
         ):
             return non_answer(Kind.HELP, max(q.help, meaning_help or 0.0))
@@ -696,8 +705,12 @@ class Matcher:
                 for e in ranked[1:]
                 if e.topic == best.topic and set(e.roles) != set(self._all_roles)
             ]
+            # A phrasing that named the roles one by one ("starting pay for each: paralegal, legal sec...") says
+            # nothing of "all three" once the names are taken out, so it does not answer "whats the starting pay".
             if named_group or (
-                own >= t.general_without_group and own >= max(specific, default=0.0) + t.general_over_specific
+                own >= t.general_without_group
+                and own >= max(specific, default=0.0) + t.general_over_specific
+                and best.id not in scores.by_role_name
             ):
                 return Match(
                     Kind.ANSWER,

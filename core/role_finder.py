@@ -79,6 +79,7 @@ def _works_alongside(tokens: list[str], start: int) -> bool:
         return True
     return len(before) == 2 and before[0] in _ALONGSIDE and before[1] in _DETERMINERS
 
+
 _GROUP_POINTERS = frozenset({"these", "those"})
 _GROUP_NOUNS = frozenset({"jobs", "roles", "careers", "positions"})
 _NUMBERS = frozenset({"three", "3"})
@@ -91,13 +92,14 @@ _PLACE_AFTER = re.compile(r"^[\s-]+(?:area|county|city|metro|based)\b", re.IGNOR
 
 
 @functools.lru_cache(maxsize=65_536)
-def _token_matches(alias_token: str, word: str) -> bool:
+def _token_matches(alias_token: str, word: str, in_phrase: bool = False) -> bool:
     # Cached: the same words meet the same role-name words question after question, and the edit distances
     # were most of the time spent finding roles in long run-on questions.
     if alias_token == word:
         return True
-    # Short alias words ("para", "sec", "legal") must match exactly: "paras" is one edit from "parts".
-    budget = typo_budget(alias_token, one_edit_from=6)
+    # Short alias words ("para", "sec", "legal") must match exactly on their own: "paras" is one edit from
+    # "parts". Beside the rest of a name they may carry one typo ("lagal assistant").
+    budget = typo_budget(alias_token, one_edit_from=5 if in_phrase else 6)
     return budget > 0 and word[:1] == alias_token[:1] and edit_distance_at_most(alias_token, word, budget)
 
 
@@ -205,7 +207,8 @@ class RoleFinder:
             for phrase in GROUP_PHRASES
         ) or any(
             # "these law office jobs", "those legal support careers"
-            token in _GROUP_POINTERS and _GROUP_NOUNS.intersection(tokens[i + 1 : i + 5])
+            token in _GROUP_POINTERS
+            and any(_token_matches(noun, word) for word in tokens[i + 1 : i + 5] for noun in _GROUP_NOUNS)
             for i, token in enumerate(tokens)
         )
         if named_group and not roles:
@@ -226,6 +229,7 @@ class RoleFinder:
             span = tokens[start:end]
             if tuple(span) == pattern:
                 return len(pattern), role_id
-            if forgiven is None and all(_token_matches(p, t) for p, t in zip(pattern, span, strict=True)):
+            in_phrase = len(pattern) > 1
+            if forgiven is None and all(_token_matches(p, t, in_phrase) for p, t in zip(pattern, span, strict=True)):
                 forgiven = (len(pattern), role_id)
         return forgiven
