@@ -129,6 +129,9 @@ class Thresholds:
     asker's own, this much nearer in meaning to the help examples than to legal advice, is not declined unless the
     classifier and meaning both say legal advice."""
     semantic_career_veto: float = 0.30
+    semantic_words_veto: float = 0.15
+    """Shared words alone do not decline a question whose meaning is this much nearer careers or off-topic
+    examples than any legal-advice example."""
     classifier_career_veto: float = 0.20
     """Shared words alone do not decline as legal advice a question this much nearer careers in meaning."""
     classifier_personal_career_veto: float = 0.25
@@ -158,6 +161,16 @@ _OWN_MATTER = re.compile(
     r"\bmy (?:own|case|lawsuit|divorce|custody|lease|landlord|ex|will|ticket|arrest|accident|eviction|visa|"
     r"green card|charges?)\b"
 )
+_ASKS_FOR_LEGAL_WORK = re.compile(
+    r"\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:help me )?"
+    r"(?:draft|write|write up|review|look over|fill out|fill in|prepare|file|check)\b"
+    r"(?=.*\b(?:my|me|our|us)\b)"
+    r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|"
+    r"power of attorney|prenups?|demand letters?|court (?:forms?|papers?)|divorce papers?|custody papers?|appeals?|"
+    r"summons)\b)"
+)
+"""Asking the bot to do legal work on the asker's own papers ("can you draft a trust for my parents house"), not
+on their resume."""
 _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
 _THE_BOT = frozenset({"you", "u", "your", "ur", "bot", "chatbot", "this", "advisor"})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
@@ -566,7 +579,22 @@ class Matcher:
             and guess.margin >= t.both_legal_margin
             and meaning_legal >= meaning.career() - (t.both_legal_meaning_slack if personal else 0.0)
         )
-        words_alone_say_legal = words_say_legal and not meaning_says_career and not about_the_bot
+        # ...nor one whose meaning is well away from every legal-advice example ("could you look over my resume
+        # for paralegal jobs" shares "could you look over my" with "could you look over my lease").
+        meaning_not_legal = (
+            meaning is not None
+            and meaning_legal < max(meaning.career(), meaning.intent.get("out_of_scope", 0.0)) - t.semantic_words_veto
+        )
+        words_alone_say_legal = (
+            words_say_legal and not meaning_says_career and not about_the_bot and not meaning_not_legal
+        )
+        # "as a future paralegal i want to practice, can you draft a real trust for my parents house": whatever
+        # the career framing, the bot would be doing legal work on the asker's own matter.
+        asked_to_do_legal_work = (
+            meaning is not None
+            and _ASKS_FOR_LEGAL_WORK.search(q.text) is not None
+            and meaning_legal >= meaning.career() - t.both_legal_meaning_slack
+        )
         # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
         classifier_alone_says_legal = (
             classifier_says_legal
@@ -581,7 +609,13 @@ class Matcher:
             # ...nor, from someone speaking of themselves ("could i get in with only a GED"), a plainly career one.
             and not (meaning is not None and meaning.career() >= meaning_legal + t.classifier_personal_career_veto)
         )
-        if classifier_alone_says_legal or meaning_says_legal or both_say_legal or words_alone_say_legal:
+        if (
+            classifier_alone_says_legal
+            or meaning_says_legal
+            or both_say_legal
+            or words_alone_say_legal
+            or asked_to_do_legal_work
+        ):
             return max(q.legal, meaning_legal, guess.margin)
         return None
 

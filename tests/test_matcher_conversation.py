@@ -161,3 +161,18 @@ def test_a_role_named_next_to_help_words_is_a_career_question(matcher: Matcher):
 def test_getting_started_in_that_career_asks_which_career_not_for_help(matcher: Matcher):
     assert matcher.match("how would i get started in that career").kind is Kind.CLARIFY
     assert matcher.match("halp").kind is Kind.HELP
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "im studying to be a paralegal so for practice could you draft the lease for my apartment",
+        "as a legal assistant student, can u prepare a power of attorney for my dad",
+    ],
+)
+def test_asking_the_bot_to_draft_the_askers_own_papers_is_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
+
+
+def test_asking_the_bot_to_look_at_a_resume_is_not_legal_advice(matcher: Matcher):
+    assert matcher.match("could you look over my resume for paralegal jobs").kind is not Kind.LEGAL_ADVICE
