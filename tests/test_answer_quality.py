@@ -48,18 +48,18 @@ def test_issue_targets_on_the_dev_split(reports):
 
 
 def test_frozen_test_split(reports):
-    """The frozen split, never tuned on. Three of the issue's targets are met and asserted as targets; the other
-    two are not (see BENCHMARKS.md) and are asserted as floors at the figures last measured, so any change that
-    makes the matcher worse on unseen questions fails here. Raise them; never lower them."""
+    """The frozen split, never tuned on. Four of the issue's targets are met and asserted as targets; the fifth is
+    not (see BENCHMARKS.md) and is asserted as a floor at the figure last measured, so any change that makes the
+    matcher worse on unseen questions fails here. Raise it; never lower it."""
     report = reports["test"]
     print("\n[test]\n" + "\n".join(report.summary_lines()))
-    # Targets met.
+    # Targets met (measured 94.7% right, 98.4% and 98.5% declined, 0% of legal-word questions declined).
+    assert report.in_scope_accuracy >= 0.93
     assert report.out_of_scope_declined >= 0.95
     assert report.legal_declined >= 0.95
     assert report.legal_words_declined <= 0.05
-    # Floors (targets: 0 answered; >= 93% right). Measured: 1 answered; 88.7% right.
+    # Floor (target: 0 answered). Measured: 1 answered.
     assert report.legal_answered <= 1
-    assert report.in_scope_accuracy >= 0.88
 
 
 async def test_fresh_held_out_questions(advisor):
