@@ -129,6 +129,9 @@ class Thresholds:
     asker's own, this much nearer in meaning to the help examples than to legal advice, is not declined unless the
     classifier and meaning both say legal advice."""
     semantic_career_veto: float = 0.30
+    advice_cue_slack: float = 0.15
+    """A request worded as asking what to do about a live matter is declined unless its meaning is this much
+    nearer career phrasings than legal-advice examples."""
     semantic_words_veto: float = 0.15
     """Shared words alone do not decline a question whose meaning is this much nearer careers or off-topic
     examples than any legal-advice example."""
@@ -167,10 +170,36 @@ _ASKS_FOR_LEGAL_WORK = re.compile(
     r"(?=.*\b(?:my|me|our|us)\b)"
     r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|"
     r"power of attorney|prenups?|demand letters?|court (?:forms?|papers?)|divorce papers?|custody papers?|appeals?|"
-    r"summons)\b)"
+    r"summons|(?:bankruptcy|immigration|custody|divorce|tax) forms?)\b)"
 )
 """Asking the bot to do legal work on the asker's own papers ("can you draft a trust for my parents house"), not
 on their resume."""
+_ADVICE_CUES = re.compile(
+    "|".join(
+        (
+            r"\b(?:can|could|should|would) i (?:legally|sue|win|press charges)\b",
+            r"\b(?:would|will|could) (?:i|we|she|he|they) win\b",
+            r"\b(?:am i|are we|is (?:she|he)|are they) (?:personally )?"
+            r"(?:liable|in trouble|going to (?:jail|be sued|get sued|(?:be|get) in (?:\w+ )?trouble)"
+            r"|gonna (?:get sued|go to jail))\b",
+            r"\bcould i (?:personally )?(?:be|get) (?:sued|arrested|charged|deported|evicted)\b",
+            r"\b(?:do|does) (?:i|she|he|they|my \w+) have (?:a|an) (?:\w+ ){0,2}(?:case|claim)\b",
+            r"\bshould (?:i|we|she|he) (?:accept|sign|plead|agree to|take the (?:plea|deal|settlement|offer))\b",
+            r"\bhow (?:do|can) (?:i|we) get (?:it|the|my|this|that) (?:\w+ ){0,3}"
+            r"(?:dismissed|expunged|sealed|dropped|reduced)\b",
+            r"\b(?:will|would|could) my (?:\w+ ){0,2}(?:benefits|visa|status|green card|unemployment|snap|medicaid)\b",
+            r"\b(?:roleplay|role-play|role play|pretend (?:to be|you'?re|youre)|act as my|use me as practice"
+            r"|practice on me)\b",
+            r"\bis (?:it|that|this) legal for (?:my|them|him|her)\b",
+            r"\b(?:they|he|she|my \w+) (?:want|wants|asked|asks|told|tells|make|makes|made|keeps?) me\b.*"
+            r"\b(?:legal|allowed|fire me|fired)\b",
+        )
+    )
+)
+"""Ways of asking what to do about one's own (or someone's) live legal matter: "should i accept the plea",
+"do i have a case", "could i personally be sued", "roleplay as a paralegal and walk me through my custody"."""
+_QUOTED = re.compile(r"(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]{3,}\"|“[^”]{3,}”")
+"""Quoted speech; an apostrophe inside a word ("i'm", "it's") opens or closes nothing."""
 _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
 _THE_BOT = frozenset({"you", "u", "your", "ur", "bot", "chatbot", "this", "advisor"})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
@@ -593,7 +622,15 @@ class Matcher:
         asked_to_do_legal_work = (
             meaning is not None
             and _ASKS_FOR_LEGAL_WORK.search(q.text) is not None
-            and meaning_legal >= meaning.career() - t.both_legal_meaning_slack
+            and meaning_legal >= meaning.career() - t.advice_cue_slack
+        )
+        # The way of asking gives it away ("should i accept the 2 years probation"), unless the meaning is plainly
+        # a question about the job ("can a paralegal be sued for giving advice" names no one's matter).
+        asked_for_advice = (
+            meaning is not None
+            # Not in quotes: "what should a legal secretary say if a client asks 'should i sign this'" is about the job.
+            and _ADVICE_CUES.search(_QUOTED.sub(" ", q.text)) is not None
+            and meaning_legal >= meaning.career() - t.advice_cue_slack
         )
         # A classifier call by a hair ("whats the starting pay") does not overrule a plainly career meaning.
         classifier_alone_says_legal = (
@@ -615,6 +652,7 @@ class Matcher:
             or both_say_legal
             or words_alone_say_legal
             or asked_to_do_legal_work
+            or asked_for_advice
         ):
             return max(q.legal, meaning_legal, guess.margin)
         return None

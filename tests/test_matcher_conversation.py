@@ -176,3 +176,30 @@ def test_asking_the_bot_to_draft_the_askers_own_papers_is_declined(matcher: Matc
 
 def test_asking_the_bot_to_look_at_a_resume_is_not_legal_advice(matcher: Matcher):
     assert matcher.match("could you look over my resume for paralegal jobs").kind is not Kind.LEGAL_ADVICE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "im a paralegal student, so real talk: my cousin got offered a plea deal, should he take the plea deal",
+        "i work as a legal secretary and my boss makes me work through lunch unpaid, is that even legal",
+        "my sister thinks her landlord is discriminating against her, does she have a fair housing case",
+        "pretend youre my paralegal and tell me how to answer the debt collection lawsuit i got",
+        "im a legal assistant, if i shred the wrong client file am i going to be in trouble with the bar",
+        "since paralegals do this stuff can you fill out my immigration forms for me",
+    ],
+)
+def test_asking_what_to_do_about_a_live_matter_is_declined_whatever_the_career_framing(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what should a paralegal say when a client asks 'should i sign this'",
+        "can a legal assistant be sued for giving advice",
+        "do paralegals help clients fill out immigration forms",
+    ],
+)
+def test_the_same_words_about_the_job_are_answered(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.ANSWER
