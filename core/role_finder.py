@@ -80,6 +80,10 @@ def _works_alongside(tokens: list[str], start: int) -> bool:
     return len(before) == 2 and before[0] in _ALONGSIDE and before[1] in _DETERMINERS
 
 
+_GROUP_PHRASES_BY_FIRST_WORD: dict[str, list[tuple[str, ...]]] = {}
+for _phrase in GROUP_PHRASES:
+    _GROUP_PHRASES_BY_FIRST_WORD.setdefault(_phrase[0], []).append(_phrase)
+
 _GROUP_POINTERS = frozenset({"these", "those"})
 _GROUP_NOUNS = frozenset({"jobs", "roles", "careers", "positions"})
 _NUMBERS = frozenset({"three", "3"})
@@ -203,8 +207,8 @@ class RoleFinder:
         named_group = any(
             tuple(tokens[i : i + len(phrase)]) == phrase
             and not (phrase[-1] in _NUMBERS and _COUNTED.intersection(tokens[i + len(phrase) : i + len(phrase) + 1]))
-            for i in range(len(tokens))
-            for phrase in GROUP_PHRASES
+            for i, token in enumerate(tokens)
+            for phrase in _GROUP_PHRASES_BY_FIRST_WORD.get(token, ())
         ) or any(
             # "these law office jobs", "those legal support careers"
             token in _GROUP_POINTERS
