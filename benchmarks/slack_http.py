@@ -1,7 +1,7 @@
 """Slack HTTP under concurrency: signed slash commands through our app at 1, 16 and 64 concurrent clients, next to
 bare slack-bolt apps that only ack, in the same run; our overhead is reported as a ratio to that floor.
 
-Run: .venv/bin/python benchmarks/slack_http.py [--requests 400 2000 3200] [--answer-workers N] [--pin]
+Run: .venv/bin/python benchmarks/slack_http.py [--requests 400 2000 3200] [--answer-workers N] [--pin] [--pause-answers]
 
 ``--pin`` gives our apps (and answer workers) CPU 1 and the load (this client, the fake Slack in a process of its
 own) CPU 0. Unpinned, on a 2-CPU machine the load generator and the answers compete for the same two CPUs, which
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import statistics
 import sys
 import time
@@ -42,7 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 import aiohttp
 
 from benchmarks.common import percentile
-from benchmarks.slack_roundtrip import APP_CPU, APPS, LOAD_CPU, QUESTIONS, drive_server_process, post_command
+from benchmarks.slack_roundtrip import (
+    APPS,
+    QUESTIONS,
+    Serving,
+    add_serving_arguments,
+    describe,
+    drive_server_process,
+    post_command,
+    serving_from,
+)
 from tests.slack_fakes import form_body, slash_command
 
 LEVELS = (1, 16, 64)
@@ -106,14 +114,11 @@ def ms_stats(seconds: list[float]) -> tuple[float, float]:
     return statistics.median(ms), percentile(ms, 0.99)
 
 
-def run(requests: dict[int, int], workers: int, pin: bool = False) -> None:
+def run(requests: dict[int, int], serving: Serving) -> None:
     results, arrived, core_seconds = drive_server_process(
-        lambda urls, fake_port: measure(urls, fake_port, requests), 280, 30, workers, pin=pin
+        lambda urls, fake_port: measure(urls, fake_port, requests), 280, 30, serving
     )
-    if pin:
-        print("Pinned: our apps and answer workers on CPU 1; this client and the fake Slack on CPU 0.")
-    if workers:
-        print(f"Our app with SLACK_ANSWER_WORKERS={workers}: answers worked out in {workers} worker process(es).")
+    describe(serving)
 
     assert APPS[0].startswith("our app")
     ours_sent: dict[str, float] = results.pop("ours_sent")  # type: ignore[assignment]
@@ -159,16 +164,9 @@ def run(requests: dict[int, int], workers: int, pin: bool = False) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, nargs=3, default=DEFAULT_REQUESTS, metavar=("AT_1", "AT_16", "AT_64"))
-    parser.add_argument("--answer-workers", type=int, default=0, help="SLACK_ANSWER_WORKERS for our app [0]")
-    parser.add_argument(
-        "--pin",
-        action="store_true",
-        help="our apps and answer workers on CPU 1, the client and the fake Slack on CPU 0 (Linux, 2+ CPUs)",
-    )
+    add_serving_arguments(parser)
     args = parser.parse_args()
-    if args.pin and not {APP_CPU, LOAD_CPU} <= set(getattr(os, "sched_getaffinity", lambda _pid: set())(0)):
-        parser.error(f"--pin needs CPUs {LOAD_CPU} and {APP_CPU} (Linux CPU affinity)")
-    run(dict(zip(LEVELS, args.requests, strict=True)), args.answer_workers, args.pin)
+    run(dict(zip(LEVELS, args.requests, strict=True)), serving_from(args, parser))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Round-trip time of a signed slash command through our Slack HTTP app, next to a bare bolt app that only acks.
 
-Run: .venv/bin/python benchmarks/slack_roundtrip.py [--requests 300] [--answer-workers N] [--pin]
+Run: .venv/bin/python benchmarks/slack_roundtrip.py [--requests 300] [--answer-workers N] [--pin] [--pause-answers]
 
 Everything is on loopback in one run. A child process serves three apps with aiohttp on 127.0.0.1: ours (the real
 Advisor and knowledge base), a bare bolt app that only acks with bolt's defaults, and the same bare app with
@@ -27,12 +27,14 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar
@@ -65,6 +67,18 @@ from tests.slack_fakes import (  # noqa: E402
 )
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the child process serves the apps: ``--answer-workers``, ``--pin`` and ``--pause-answers``."""
+
+    workers: int = 0
+    pin: bool = False
+    paused_answers: bool = False
+    """A diagnostic: the answer workers are stopped (SIGSTOP) as soon as they are up, so our app only acks and
+    queues; it shows what the acks cost when no answer is being worked out beside them."""
+
 
 QUESTIONS = (
     "what does a paralegal do?",
@@ -106,6 +120,7 @@ async def answer_workers(
     count: int,
     fake: FakeSlack | RemoteFakeSlack,
     observer: Callable[[Request, Reply, float], None],
+    paused: bool = False,
 ) -> AnswerWorkers | None:
     """``SLACK_ANSWER_WORKERS=count`` as ``start_slack`` sets it up, the workers posting to the fake Slack."""
     if not count:
@@ -122,10 +137,14 @@ async def answer_workers(
     )
     await workers.start()
     stack.push_async_callback(workers.close)
+    if paused:
+        workers.send_signal(signal.SIGSTOP)
+        # Resumed before closing (callbacks run last first), so they can read the end of their input and exit.
+        stack.callback(workers.send_signal, signal.SIGCONT)
     return workers
 
 
-async def serve_apps(fake: FakeSlack | RemoteFakeSlack, conn: Connection, workers: int) -> None:
+async def serve_apps(fake: FakeSlack | RemoteFakeSlack, conn: Connection, serving: Serving) -> None:
     kb = load_knowledge_base(REPO / "knowledge")
     core_seconds: list[tuple[str, float]] = []  # (user, seconds)
 
@@ -143,7 +162,7 @@ async def serve_apps(fake: FakeSlack | RemoteFakeSlack, conn: Connection, worker
         def client() -> AsyncWebClient:
             return AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url, session=session)
 
-        answers = await answer_workers(stack, workers, fake, observer)
+        answers = await answer_workers(stack, serving.workers, fake, observer, serving.paused_answers)
         ours = build_slack_app(advisor, app_settings(), client=client(), answers=answers)
         apps = (ours, bare_app(client(), False))
         urls = [await stack.enter_async_context(served(app)) for app in (*apps, bare_app(client(), True))]
@@ -210,8 +229,8 @@ def arrivals(fake: FakeSlack | RemoteFakeSlack) -> list[tuple[str, float]]:
     return [(call.path, call.at) for call in fake.calls("response_url")]
 
 
-def server_process(conn: Connection, workers: int = 0, pin: bool = False) -> None:
-    if pin:
+def server_process(conn: Connection, serving: Serving) -> None:
+    if serving.pin:
         # Slack's servers and the clients are not on the machine that serves our app: with two CPUs, the app
         # (and the answer workers it starts, which inherit this) gets one and the load generator the other.
         os.sched_setaffinity(0, {APP_CPU})
@@ -222,7 +241,7 @@ def server_process(conn: Connection, workers: int = 0, pin: bool = False) -> Non
         # Validation is the tests' business; here it would only add work.
         fake = FakeSlack(validate=False)
     with fake, suppress(EOFError, TimeoutError, KeyboardInterrupt):
-        asyncio.run(serve_apps(fake, conn, workers))
+        asyncio.run(serve_apps(fake, conn, serving))
 
 
 async def post_command(session: aiohttp.ClientSession, url: str, body: str) -> tuple[float, bool]:
@@ -273,17 +292,16 @@ def drive_server_process(
     measure: Callable[[list[str], int], Awaitable[T]],
     measure_seconds: float,
     report_seconds: float,
-    workers: int = 0,
-    pin: bool = False,
+    serving: Serving = Serving(),
 ) -> tuple[T, dict[str, float], list[tuple[str, float]]]:
     """Serve the apps in a child process, run ``measure(urls, fake_port)`` against them, then collect when each
     answer arrived at the fake response_url and our Advisor's core time per request (user, seconds). The child
     is always stopped, even when measuring fails."""
     spawn = multiprocessing.get_context("spawn")
     parent_end, child_end = spawn.Pipe()
-    server = spawn.Process(target=server_process, args=(child_end, workers, pin))
+    server = spawn.Process(target=server_process, args=(child_end, serving))
     server.start()
-    if pin:
+    if serving.pin:
         os.sched_setaffinity(0, {LOAD_CPU})
     try:
         if not parent_end.poll(60):
@@ -303,14 +321,43 @@ def drive_server_process(
     return result, arrived, core_seconds
 
 
-def run(requests: int, workers: int, pin: bool = False) -> None:
-    (acks, sent_at), arrived, core_seconds = drive_server_process(
-        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10, workers, pin=pin
+def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--answer-workers", type=int, default=0, help="SLACK_ANSWER_WORKERS for our app [0]")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="our apps and answer workers on CPU 1, the client and the fake Slack on CPU 0 (Linux, 2+ CPUs)",
     )
-    if pin:
+    parser.add_argument(
+        "--pause-answers",
+        action="store_true",
+        help="diagnostic: stop the answer workers once started, so our app only acks (needs --answer-workers)",
+    )
+
+
+def serving_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Serving:
+    if args.pin and not {APP_CPU, LOAD_CPU} <= set(getattr(os, "sched_getaffinity", lambda _pid: set())(0)):
+        parser.error(f"--pin needs CPUs {LOAD_CPU} and {APP_CPU} (Linux CPU affinity)")
+    if args.pause_answers and not args.answer_workers:
+        parser.error("--pause-answers needs --answer-workers")
+    return Serving(args.answer_workers, args.pin, args.pause_answers)
+
+
+def describe(serving: Serving) -> None:
+    if serving.pin:
         print("Pinned: our apps and answer workers on CPU 1; this client and the fake Slack on CPU 0.")
-    if workers:
-        print(f"Our app with SLACK_ANSWER_WORKERS={workers}: answers worked out in {workers} worker process(es).")
+    if serving.workers:
+        count = serving.workers
+        print(f"Our app with SLACK_ANSWER_WORKERS={count}: answers worked out in {count} worker process(es).")
+    if serving.paused_answers:
+        print("Diagnostic: the answer workers are stopped, so no answer is worked out (ours only acks and queues).")
+
+
+def run(requests: int, serving: Serving) -> None:
+    (acks, sent_at), arrived, core_seconds = drive_server_process(
+        lambda urls, fake_port: measure(urls, fake_port, requests), SERVER_LIFETIME - 60, 10, serving
+    )
+    describe(serving)
     # CLOCK_MONOTONIC is system-wide on Linux, so the two processes' timestamps compare.
     answered = [arrived[path] - sent for path, sent in sent_at.items()]
     measured_users = {f"U{number:08d}" for number in range(WARM_UP, WARM_UP + requests)}
@@ -329,16 +376,9 @@ def run(requests: int, workers: int, pin: bool = False) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="measured requests per app (at least 200)")
-    parser.add_argument("--answer-workers", type=int, default=0, help="SLACK_ANSWER_WORKERS for our app [0]")
-    parser.add_argument(
-        "--pin",
-        action="store_true",
-        help="our apps and answer workers on CPU 1, the client and the fake Slack on CPU 0 (Linux, 2+ CPUs)",
-    )
+    add_serving_arguments(parser)
     args = parser.parse_args()
-    if args.pin and not {APP_CPU, LOAD_CPU} <= set(getattr(os, "sched_getaffinity", lambda _pid: set())(0)):
-        parser.error(f"--pin needs CPUs {LOAD_CPU} and {APP_CPU} (Linux CPU affinity)")
-    run(max(200, args.requests), args.answer_workers, args.pin)
+    run(max(200, args.requests), serving_from(args, parser))
 
 
 if __name__ == "__main__":
