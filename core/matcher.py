@@ -129,7 +129,7 @@ class Thresholds:
     asker's own, this much nearer in meaning to the help examples than to legal advice, is not declined unless the
     classifier and meaning both say legal advice."""
     semantic_career_veto: float = 0.30
-    advice_cue_slack: float = 0.15
+    advice_cue_slack: float = 0.25
     """A request worded as asking what to do about a live matter is declined unless its meaning is this much
     nearer career phrasings than legal-advice examples."""
     semantic_words_veto: float = 0.15
