@@ -6,7 +6,7 @@ The same report serves ``advisor kb check`` and start-up: a broken knowledge bas
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .kb_model import KnowledgeBase, KnowledgeFile
+from .kb_model import KnowledgeBase, KnowledgeFile, Role
 
 MAX_FILE_BYTES = 2_000_000
 SINGLETON_SECTIONS = ("quiz", "texts", "intents")
@@ -337,32 +337,18 @@ def _cross_checks(merged: dict[str, Any], singletons: dict[str, tuple[_ParsedFil
     if not role_ids:
         problems.append(KBProblem("knowledge", 1, "no roles defined"))
 
-    alias_owner: dict[str, str] = {}
-    for index, role in enumerate(merged["roles"]):
-        for alias in [role.name, role.plural, *role.aliases]:
-            key = " ".join(alias.lower().split())
-            owner = alias_owner.setdefault(key, role.id)
-            if owner != role.id:
-                problem(where("roles", index, "aliases"), f"alias '{alias}' is used by roles '{owner}' and '{role.id}'")
-    abbreviation_owner: dict[str, str] = {}
-    for index, role in enumerate(merged["roles"]):
-        for abbreviation in role.abbreviations:
-            owner = abbreviation_owner.setdefault(abbreviation, role.id)
-            if owner != role.id:
-                problem(
-                    where("roles", index, "abbreviations"),
-                    f"abbreviation '{abbreviation}' is used by roles '{owner}' and '{role.id}'",
-                )
+    def one_role_each(field: str, what: str, names_of: Callable[[Role], list[str]], key: Callable[[str], str]) -> None:
+        """A name (alias, abbreviation, credential) may stand for one role only."""
+        owner_of: dict[str, str] = {}
+        for index, role in enumerate(merged["roles"]):
+            for name in names_of(role):
+                owner = owner_of.setdefault(key(name), role.id)
+                if owner != role.id:
+                    problem(where("roles", index, field), f"{what} '{name}' is used by roles '{owner}' and '{role.id}'")
 
-    credential_owner: dict[str, str] = {}
-    for index, role in enumerate(merged["roles"]):
-        for credential in role.credentials:
-            owner = credential_owner.setdefault(credential, role.id)
-            if owner != role.id:
-                problem(
-                    where("roles", index, "credentials"),
-                    f"credential '{credential}' is listed for roles '{owner}' and '{role.id}'",
-                )
+    one_role_each("aliases", "alias", lambda r: [r.name, r.plural, *r.aliases], lambda a: " ".join(a.lower().split()))
+    one_role_each("abbreviations", "abbreviation", lambda r: list(r.abbreviations), str)
+    one_role_each("credentials", "credential", lambda r: list(r.credentials), str)
 
     seen_cells: dict[tuple[frozenset[str], str, str], str] = {}
     for index, entry in enumerate(merged["entries"]):

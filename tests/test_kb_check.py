@@ -126,4 +126,4 @@ def test_a_credential_listed_for_two_roles_is_reported(kb_copy):
     roles = kb_copy / "roles.yaml"
     roles.write_text(roles.read_text().replace("credentials: [CP,", "credentials: [PLS, CP,", 1))
     found = problems_of(kb_copy)
-    assert any("credential 'PLS' is listed for roles 'legal_secretary' and 'paralegal'" in p for p in found), found
+    assert any("credential 'PLS' is used by roles 'legal_secretary' and 'paralegal'" in p for p in found), found

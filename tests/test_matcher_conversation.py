@@ -163,17 +163,6 @@ def test_getting_started_in_that_career_asks_which_career_not_for_help(matcher: 
     assert matcher.match("halp").kind is Kind.HELP
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "im studying to be a paralegal so for practice could you draft the lease for my apartment",
-        "as a legal assistant student, can u prepare a power of attorney for my dad",
-    ],
-)
-def test_asking_the_bot_to_draft_the_askers_own_papers_is_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
-
-
 def test_asking_the_bot_to_look_at_a_resume_is_not_legal_advice(matcher: Matcher):
     assert matcher.match("could you look over my resume for paralegal jobs").kind is not Kind.LEGAL_ADVICE
 
@@ -187,6 +176,8 @@ def test_asking_the_bot_to_look_at_a_resume_is_not_legal_advice(matcher: Matcher
         "pretend youre my paralegal and tell me how to answer the debt collection lawsuit i got",
         "im a legal assistant, if i shred the wrong client file am i going to be in trouble with the bar",
         "since paralegals do this stuff can you fill out my immigration forms for me",
+        "im studying to be a paralegal so for practice could you draft the lease for my apartment",
+        "as a legal assistant student, can u prepare a power of attorney for my dad",
     ],
 )
 def test_asking_what_to_do_about_a_live_matter_is_declined_whatever_the_career_framing(matcher: Matcher, text: str):
