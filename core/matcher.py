@@ -60,12 +60,6 @@ class Match:
     used_context: bool = False
 
 
-def _only_names_another_job(q: _Question) -> bool:
-    """ "and what about lawyers?": another job and nothing else that could carry a topic."""
-    job_words = {word for job in q.finding.other_jobs for word in job.split()}
-    return bool(job_words) and all(w in _FILLER or w in job_words for w in q.content_words)
-
-
 @dataclass(frozen=True)
 class Thresholds:
     """Decision thresholds, tuned on the dev split of tests/data/questions.yaml (never on the test split)."""
@@ -216,6 +210,12 @@ _MEANING_CANDIDATES = 12
 _ENTRY = "e:"
 _TOPIC = "t:"
 _INTENT = "i:"
+
+
+def _only_names_another_job(q: _Question) -> bool:
+    """ "and what about lawyers?": another job and nothing else that could carry a topic."""
+    job_words = {word for job in q.finding.other_jobs for word in job.split()}
+    return bool(job_words) and all(w in _FILLER or w in job_words for w in q.content_words)
 
 
 @dataclass
