@@ -210,22 +210,29 @@ class SimilarityIndex:
             doc_freq.update(counts.keys())
         total = max(len(raw), 1)
         self._idf = {f: math.log((1 + total) / (1 + df)) + 1.0 for f, df in doc_freq.items()}
-        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)  # only while building
+        feature_ids: dict[str, int] = {}
+        doc_column: list[int] = []
+        feature_column: list[int] = []
+        weight_column: list[float] = []
         for doc_id, counts in enumerate(raw):
-            for feature, weight in self._weights(counts).items():
-                self._postings[feature].append((doc_id, weight))
+            weights = self._weights(counts)
+            doc_column.extend([doc_id] * len(weights))
+            feature_column.extend(feature_ids.setdefault(feature, len(feature_ids)) for feature in weights)
+            weight_column.extend(weights.values())
         # Postings as arrays: a query adds them up with one NumPy bincount instead of a Python loop per posting,
-        # which is what long run-on questions (hundreds of features) spent their time on.
+        # which is what long run-on questions (hundreds of features) spent their time on. They are built with one
+        # sort (by feature, then strongest first) and sliced per feature, not assembled feature by feature.
+        docs = np.asarray(doc_column, dtype=np.intp)
+        feature_of = np.asarray(feature_column, dtype=np.intp)
+        weights_of = np.asarray(weight_column, dtype=np.float64)
+        order = np.lexsort((docs, -weights_of, feature_of))
+        docs, feature_of, weights_of = docs[order], feature_of[order], weights_of[order]
+        starts = np.searchsorted(feature_of, np.arange(len(feature_ids)))
+        ends = np.append(starts[1:], len(feature_of))
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for feature, postings in self._postings.items():
-            if len(postings) > max_postings:
-                postings.sort(key=lambda posting: -posting[1])
-                del postings[max_postings:]
-            self._arrays[feature] = (
-                np.fromiter((doc for doc, _ in postings), dtype=np.intp, count=len(postings)),
-                np.fromiter((weight for _, weight in postings), dtype=np.float64, count=len(postings)),
-            )
-        del self._postings
+        for feature, start, end in zip(feature_ids, starts.tolist(), ends.tolist(), strict=True):
+            end = min(end, start + max_postings)
+            self._arrays[feature] = (docs[start:end], weights_of[start:end])
         # Runs of documents with the same label, so each label's best is one slice.
         self._runs = [i for i in range(len(self.labels)) if i == 0 or self.labels[i] != self.labels[i - 1]]
         # Which run each document is in, so every run's best document is found in one vectorised pass.
@@ -350,8 +357,12 @@ class WordTopicModel:
         n = len(rows)
         gram = np.ones((n, n))  # the constant feature: a bias per topic
         for postings in by_feature:
-            docs, weights = doc_ids[postings], values[postings]
-            gram[np.ix_(docs, docs)] += np.outer(weights, weights)
+            if len(postings) > 1:
+                docs, weights = doc_ids[postings], values[postings]
+                gram[np.ix_(docs, docs)] += np.outer(weights, weights)
+        # A feature of one phrasing only (most character n-grams) adds to that phrasing's diagonal entry alone.
+        single = np.concatenate([postings for postings in by_feature if len(postings) == 1] or [np.empty(0, np.intp)])
+        np.add.at(gram, (doc_ids[single], doc_ids[single]), values[single] ** 2)
         targets = np.zeros((n, len(self.topics)))
         targets[np.arange(n), [self.topics.index(t) for t in topics]] = 1.0
         dual = np.linalg.solve(gram + self.RIDGE * np.eye(n), targets)
