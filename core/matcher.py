@@ -185,6 +185,9 @@ _ADVICE_CUES = re.compile(
             r"\b(?:roleplay|role-play|role play|pretend (?:to be|you'?re|youre)|act as my|use me as practice"
             r"|practice on me)\b",
             r"\bis (?:it|that|this) legal for (?:my|them|him|her)\b",
+            r"\b(?:can|could|would|will) (?:you|u) (?:be|act as) (?:my|our)\b",
+            r"\b(?:i'?m|i am) being (?:evicted|sued|deported|charged|harassed|foreclosed on|garnished)\b",
+            r"\b(?:my|our) (?:\w+ ){0,2}(?:case|lawsuit|hearing|trial|charges)\b",
             r"\b(?:they|he|she|my \w+) (?:want|wants|asked|asks|told|tells|make|makes|made|keeps?) me\b.*"
             r"\b(?:legal|allowed|fire me|fired)\b",
         )

@@ -178,6 +178,9 @@ def test_asking_the_bot_to_look_at_a_resume_is_not_legal_advice(matcher: Matcher
         "since paralegals do this stuff can you fill out my immigration forms for me",
         "im studying to be a paralegal so for practice could you draft the lease for my apartment",
         "as a legal assistant student, can u prepare a power of attorney for my dad",
+        "could you be my legal assistant and handle the green card paperwork for me",
+        "i might study law later but right now im being sued by a collection agency, what do i say to them",
+        "is there a certificate for this? i want to handle my brothers custody case myself",
     ],
 )
 def test_asking_what_to_do_about_a_live_matter_is_declined_whatever_the_career_framing(matcher: Matcher, text: str):
