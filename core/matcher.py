@@ -152,6 +152,7 @@ _COMPARING = re.compile(
     r"which|who|than|same|closer|glorified|distinguish(?:es)?|doesn'?t|don'?t|can'?t|cannot|isn'?t|aren'?t)\b"
 )
 """Words that set two named roles side by side: "what does a paralegal do that a legal secretary can't"."""
+_YES_NO_TASK = re.compile(r"(?:so |and |ok |okay )?(?:do|does|did|can|could|will|would|should|is|are)\b")
 _QUIZ_ASKED = re.compile(r"\b(?:quiz|quizz|test me|personality test)\b")
 _OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
 _OWN_MATTER = re.compile(
@@ -524,7 +525,9 @@ class Matcher:
             # the comparison entries cover pay and duties of both. Moving between them, schooling, credentials
             # and outlook have their own two-role answers.
             return self._answer_for(roles, Topic.COMPARISON, None, best_score, cleaned.truncated, used_context)
-        if best.topic == Topic.DUTIES:
+        # "what does a paralegal do at an immigration firm" asks about the area; "do legal assistants prepare
+        # bankruptcy schedules" asks whether the job includes one task, which is duties wherever it is done.
+        if best.topic == Topic.DUTIES and not _YES_NO_TASK.match(cleaned.text):
             for topic, naming in self._takes_duties_questions:
                 if naming.search(cleaned.text):
                     return self._answer_for(roles, topic, None, best_score, cleaned.truncated, used_context)

@@ -197,3 +197,8 @@ def test_asking_what_to_do_about_a_live_matter_is_declined_whatever_the_career_f
 )
 def test_the_same_words_about_the_job_are_answered(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.ANSWER
+
+
+def test_whether_the_job_includes_a_task_in_an_area_of_law_stays_a_duties_question(matcher: Matcher):
+    match = matcher.match("do paralegals draft the bankruptcy petitions")
+    assert match.kind is Kind.ANSWER and match.topic == "duties"
