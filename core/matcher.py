@@ -318,12 +318,9 @@ class Matcher:
             for text in getattr(kb.intents, intent):
                 documents.append((_INTENT + intent, self.roles.strip_names(text)))
         self.index = SimilarityIndex(documents)
-        topical = [(label, text) for label, text in documents if label.startswith((_ENTRY, _TOPIC))]
-        self.word_topic_model = (
-            WordTopicModel(self.index, [text for _, text in topical], [self._topic_of(label) for label, _ in topical])
-            if len({self._topic_of(label) for label, _ in topical}) > 1
-            else None
-        )
+        topical = [i for i, (label, _) in enumerate(documents) if label.startswith((_ENTRY, _TOPIC))]
+        topics = [self._topic_of(documents[i][0]) for i in topical]
+        self.word_topic_model = WordTopicModel(self.index, topical, topics) if len(set(topics)) > 1 else None
         self.intents = IntentClassifier(kb)
         self._takes_duties_questions = [
             (

@@ -233,6 +233,9 @@ class SimilarityIndex:
         for feature, start, end in zip(feature_ids, starts.tolist(), ends.tolist(), strict=True):
             end = min(end, start + max_postings)
             self._arrays[feature] = (docs[start:end], weights_of[start:end])
+        # Every posting, uncut (the per-feature arrays above are views into these), for ``document_weights``.
+        self._feature_names = list(feature_ids)
+        self._all_postings = (docs, feature_of.astype(np.int32), weights_of)
         # Runs of documents with the same label, so each label's best is one slice.
         self._runs = [i for i in range(len(self.labels)) if i == 0 or self.labels[i] != self.labels[i - 1]]
         # Which run each document is in, so every run's best document is found in one vectorised pass.
@@ -276,6 +279,18 @@ class SimilarityIndex:
         if norm == 0:
             return {}
         return {f: w / norm for f, w in weights.items()}
+
+    def document_weights(self, doc_ids: list[int]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+        """The weights these documents were indexed with, before any feature's postings were cut: for each
+        posting, the document's position in ``doc_ids`` and the feature's position in the returned list of
+        feature names, and the weight. What ``weights_of`` gives for their texts, without working it out again."""
+        docs, feature_of, weights = self._all_postings
+        position = np.full(len(self.labels), -1, dtype=np.intp)
+        position[doc_ids] = np.arange(len(doc_ids))
+        chosen = position[docs] >= 0
+        used, columns = np.unique(feature_of[chosen], return_inverse=True)
+        names = [self._feature_names[feature] for feature in used.tolist()]
+        return position[docs[chosen]], names, columns.astype(np.intp), weights[chosen]
 
     def weights_of(self, text: str, correct: bool = False) -> dict[str, float]:
         """``text``'s normalised TF-IDF features (unknown words spelled as known ones when ``correct``)."""
@@ -337,24 +352,19 @@ class WordTopicModel:
     today's knowledge base has about 1,900); a larger knowledge base is sampled evenly within each topic, so start-up
     stays bounded at 10× and 100× the content (benchmarks/kb_scale.py)."""
 
-    def __init__(self, index: SimilarityIndex, texts: list[str], topics: list[str]) -> None:
+    def __init__(self, index: SimilarityIndex, documents: list[int], topics: list[str]) -> None:
+        """``documents``: the index's documents (by position) to learn from, each on its topic in ``topics``."""
         self.topics = sorted(set(topics))
         self._index = index
-        if len(texts) > self.MAX_PHRASINGS:
+        if len(documents) > self.MAX_PHRASINGS:
             keep = _even_sample(topics, self.MAX_PHRASINGS)
-            texts, topics = [texts[i] for i in keep], [topics[i] for i in keep]
-        rows = [index.weights_of(text) for text in texts]
-        vocabulary: dict[str, int] = {}
-        for row in rows:
-            for feature in row:
-                vocabulary.setdefault(feature, len(vocabulary))
-        doc_ids = np.fromiter((d for d, row in enumerate(rows) for _ in row), dtype=np.intp)
-        feature_ids = np.fromiter((vocabulary[f] for row in rows for f in row), dtype=np.intp)
-        values = np.fromiter((w for row in rows for w in row.values()), dtype=np.float64)
+            documents, topics = [documents[i] for i in keep], [topics[i] for i in keep]
+        # The index has each phrasing's TF-IDF weights already: they are read, not worked out again.
+        doc_ids, names, feature_ids, values = index.document_weights(documents)
         # Postings per feature, to form the Gram matrix (phrasing x phrasing) without a dense feature matrix.
         order = np.argsort(feature_ids, kind="stable")
         by_feature = np.split(order, np.flatnonzero(np.diff(feature_ids[order])) + 1) if len(order) else []
-        n = len(rows)
+        n = len(documents)
         gram = np.ones((n, n))  # the constant feature: a bias per topic
         for postings in by_feature:
             if len(postings) > 1:
@@ -366,9 +376,9 @@ class WordTopicModel:
         targets = np.zeros((n, len(self.topics)))
         targets[np.arange(n), [self.topics.index(t) for t in topics]] = 1.0
         dual = np.linalg.solve(gram + self.RIDGE * np.eye(n), targets)
-        weights = np.zeros((len(vocabulary), len(self.topics)))
+        weights = np.zeros((len(names), len(self.topics)))
         np.add.at(weights, feature_ids, values[:, None] * dual[doc_ids])
-        self._vocabulary = vocabulary
+        self._vocabulary = {name: column for column, name in enumerate(names)}
         self._weights = weights
         self._bias = dual.sum(axis=0)
 

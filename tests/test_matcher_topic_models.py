@@ -19,7 +19,7 @@ def test_word_topic_model_weighs_words_by_how_consistently_they_mark_a_topic():
         ("specializations", "what areas of law"),
     ]
     index = SimilarityIndex(documents)
-    model = WordTopicModel(index, [text for _, text in documents], [topic for topic, _ in documents])
+    model = WordTopicModel(index, list(range(len(documents))), [topic for topic, _ in documents])
     scores = model.scores("how much do immigration ones make")
     assert max(scores, key=scores.__getitem__) == "pay"
     assert model.scores("family law")["specializations"] > model.scores("family law")["pay"]
@@ -29,7 +29,7 @@ def test_word_topic_model_weighs_words_by_how_consistently_they_mark_a_topic():
 def test_word_topic_model_forgives_typos_like_the_index():
     documents = [("pay", "what is the salary"), ("pay", "salary range"), ("duties", "what do they do all day")]
     index = SimilarityIndex(documents)
-    model = WordTopicModel(index, [text for _, text in documents], [topic for topic, _ in documents])
+    model = WordTopicModel(index, list(range(len(documents))), [topic for topic, _ in documents])
     scores = model.scores("salery")
     assert scores["pay"] > scores["duties"]
 
@@ -40,7 +40,7 @@ def test_a_large_knowledge_base_is_fitted_on_an_even_sample_of_each_topic(monkey
     documents += [("duties", f"daily tasks {n}") for n in range(30)]
     index = SimilarityIndex(documents)
     monkeypatch.setattr(WordTopicModel, "MAX_PHRASINGS", 30)
-    model = WordTopicModel(index, [text for _, text in documents], [topic for topic, _ in documents])
+    model = WordTopicModel(index, list(range(len(documents))), [topic for topic, _ in documents])
     assert model.topics == ["duties", "pay"]
     assert model.scores("salary")["pay"] > model.scores("salary")["duties"]
     assert model.scores("daily tasks")["duties"] > model.scores("daily tasks")["pay"]
