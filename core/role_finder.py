@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .kb_model import Role
-from .text import clause_starts, edit_distance_at_most, typo_budget, words
+from .text import edit_distance_at_most, typo_budget, words, words_and_clause_starts
 
 # Phrases that mean "all the roles you cover".
 GROUP_PHRASES: tuple[tuple[str, ...], ...] = (
@@ -182,8 +182,7 @@ class RoleFinder:
         return self.find(text).rest
 
     def find(self, text: str) -> RoleFinding:
-        tokens = words(text)
-        breaks = clause_starts(text)
+        tokens, breaks = words_and_clause_starts(text)
         roles: list[str] = []  # in order of first mention
         other_jobs: list[str] = []
         consumed = [False] * len(tokens)

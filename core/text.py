@@ -46,22 +46,28 @@ def clean_question(raw: str | None, limit: int = MAX_MATCH_CHARS) -> CleanText:
 
 def words(text: str) -> list[str]:
     """Word tokens; possessives are folded ("paralegal's" -> "paralegal")."""
-    return [w[:-2] if w.endswith("'s") else w.replace("'", "") for w in _WORD.findall(text)]
+    return [_fold(w) for w in _WORD.findall(text)]
+
+
+def _fold(word: str) -> str:
+    return word[:-2] if word.endswith("'s") else word.replace("'", "")
 
 
 _CLAUSE_MARK = re.compile(r"[,;:.!?/()|\n]")
 
 
-def clause_starts(text: str) -> frozenset[int]:
-    """Indices (into ``words(text)``) of the words that follow a comma, full stop or the like: a name of several
+def words_and_clause_starts(text: str) -> tuple[list[str], frozenset[int]]:
+    """``words(text)``, and the indices of the words that follow a comma, full stop or the like: a name of several
     words never runs across one ("legal sec, para, legal asst" names three roles, not "para legal")."""
+    tokens: list[str] = []
     starts: set[int] = set()
     previous_end = 0
     for index, match in enumerate(_WORD.finditer(text)):
         if index and _CLAUSE_MARK.search(text, previous_end, match.start()):
             starts.add(index)
         previous_end = match.end()
-    return frozenset(starts)
+        tokens.append(_fold(match.group()))
+    return tokens, frozenset(starts)
 
 
 def edit_distance_at_most(a: str, b: str, limit: int) -> bool:
