@@ -258,6 +258,8 @@ class _Question:
     about_role: bool
     """A role is named, or carried over from the conversation."""
     role_bonus: float
+    names_a_job: bool
+    """It points at a job without naming it ("that career", "these roles")."""
 
     @property
     def career(self) -> float:
@@ -408,8 +410,7 @@ class Matcher:
             return t.answer_named if roles else t.answer
 
         # "how do i get started in that career" shares "get started" with help requests, but asks about a job.
-        names_a_job = _JOB_REFERENCE.search(cleaned.text) is not None
-        if q.help >= t.sure_help and not q.about_role and not names_a_job and guess.kind != "quiz":
+        if q.help >= t.sure_help and not q.about_role and not q.names_a_job and guess.kind != "quiz":
             return non_answer(Kind.HELP, q.help)
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
@@ -442,7 +443,7 @@ class Matcher:
                 q.help >= t.intent
                 and q.help >= max(q.career_evidence, q.out_of_scope)
                 and not finding.roles
-                and not names_a_job
+                and not q.names_a_job
             )
             or meaning_help is not None
         ):
@@ -562,6 +563,7 @@ class Matcher:
             follow_up=follow_up,
             about_role=about_role,
             role_bonus=self.thresholds.role_bonus,
+            names_a_job=_JOB_REFERENCE.search(text) is not None,
         )
 
     def _legal_advice(self, q: _Question) -> float | None:
@@ -687,7 +689,7 @@ class Matcher:
             # ...and so are plainly career words ("whats the starting hourly wage in nevada"), whose meaning the
             # encoder finds only moderately near any one phrasing.
             career_words = q.career >= t.career_words and q.career >= q.out_of_scope + t.career_words_margin
-            about_a_job = follow_up or career_words or _JOB_REFERENCE.search(q.text) is not None
+            about_a_job = follow_up or career_words or q.names_a_job
             floor = t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0)
             if meaning_career < floor or (
                 not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
