@@ -1,4 +1,4 @@
-"""Role abbreviations ("LA" for legal assistant): recognised only as written, never as a place or a lower-case word,
+"""Role abbreviations ("LA" for legal assistant, "LS" for legal secretary): recognised only as written, never as a place or a lower-case word,
 and checked by the knowledge-base loader."""
 
 from __future__ import annotations
@@ -47,6 +47,18 @@ def test_two_roles_one_abbreviated_are_compared(matcher: Matcher) -> None:
 def test_a_place_or_a_lower_case_word_is_not_the_role(matcher: Matcher, text: str) -> None:
     match = matcher.match(text)
     assert match.roles == ("paralegal",), text
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"), [("what does an LS make", "pay"), ("do LSs need a degree", "education")]
+)
+def test_legal_secretary_has_its_abbreviation_too(matcher: Matcher, text: str, topic: str) -> None:
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.roles == ("legal_secretary",) and match.topic == topic
+
+
+def test_the_shell_command_ls_is_not_a_legal_secretary(matcher: Matcher) -> None:
+    assert matcher.roles.find("i typed ls in the terminal").roles == ()
 
 
 def test_the_loader_checks_abbreviations(kb_copy: Path) -> None:
