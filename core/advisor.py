@@ -154,14 +154,21 @@ class Advisor:
         if match.kind is Kind.QUIZ:
             started = await self._start_quiz(k, key, restart=False)
             return replace(started, meta={**reply.meta, **started.meta})
+        context: ConversationContext | None = None
         if match.kind in (Kind.ANSWER, Kind.CLARIFY) or (match.kind is Kind.OUT_OF_SCOPE and match.topic):
             # A declined question about another job keeps the roles talked about and takes its topic, so "how
             # much do lawyers make?" then "and paralegals?" asks about paralegal pay.
             roles = match.roles if match.kind is not Kind.OUT_OF_SCOPE else session.context.roles
             context = ConversationContext(roles, match.topic.value if match.topic else None)
+        elif match.kind is Kind.LEGAL_ADVICE and not session.context.after_legal_advice:
+            context = replace(session.context, after_legal_advice=True)
+        elif match.kind in (Kind.HELP, Kind.QUIZ) and session.context.after_legal_advice:
+            context = replace(session.context, after_legal_advice=False)
+        if context is not None:
+            remembered = context
 
             def remember(s: Session) -> None:
-                s.context = context
+                s.context = remembered
 
             await self.store.update(key, remember)
         if match.kind is Kind.OUT_OF_SCOPE and self.misses is not None and request.text:

@@ -43,6 +43,9 @@ class ConversationContext:
 
     roles: tuple[str, ...] = ()
     topic: str | None = None
+    after_legal_advice: bool = False
+    """The last message was declined as a request for legal advice: the person is talking about their own matter,
+    so "is that even legal?" or "how much could i get" goes on with it, not with the career last talked about."""
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,18 @@ _ASKS_FOR_LEGAL_WORK = re.compile(
     r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|"
     r"power of attorney|prenups?|demand letters?|court (?:forms?|papers?)|divorce papers?|custody papers?|appeals?|"
     r"summons|(?:bankruptcy|immigration|custody|divorce|tax) forms?)\b)"
+    # "estate planning paralegals draft wills, so can you draft mine": the papers are named earlier.
+    r"|\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:draft|write|write up|review|fill out|prepare) "
+    r"mine\b"
 )
 """Asking the bot to do legal work on the asker's own papers ("can you draft a trust for my parents house"), not
 on their resume."""
+_STATUS_OR_BENEFIT = (
+    r"(?:status|f-?1|j-?1|h-?1b|h-?4|tps|daca|opt|(?:student |work |tourist )?visa|green card|work permit|benefits|"
+    r"ssdi|ssi|snap|food stamps|medicaid|unemployment|disability)"
+)
+_MAY_I = r"(?=.*\b(?:can i|could i|am i allowed|may i|is it ok|will (?:it|that|this)|would (?:it|that|this)|affect))"
+"""...when the question is what that status lets them do ("im on a student visa, is paralegal school hard" is not)."""
 _ADVICE_CUES = re.compile(
     "|".join(
         (
@@ -191,6 +203,18 @@ _ADVICE_CUES = re.compile(
             r"\b(?:my|our) (?:\w+ ){0,2}(?:case|lawsuit|hearing|trial|charges)\b",
             r"\b(?:they|he|she|my \w+) (?:want|wants|asked|asks|told|tells|make|makes|made|keeps?) me\b.*"
             r"\b(?:legal|allowed|fire me|fired)\b",
+            # The asker's own immigration status or public benefits decide what they may do: "im on an F1, can i
+            # work at a law office", "will a paralegal certificate make me lose my SSDI".
+            rf"\b(?:i'?m|i am) (?:on|getting|collecting) (?:an? |my )?{_STATUS_OR_BENEFIT}\b{_MAY_I}",
+            r"\bi (?:have|got|hold) (?:an? |my )?(?:tps|daca|f-?1|j-?1|h-?1b|h-?4|opt|work permit|green card)\b"
+            + _MAY_I,
+            r"\b(?:lose|losing|mess(?:ing)? up|affect|hurt|risk|jeopardi[sz]e) my (?:\w+ ){0,2}"
+            + _STATUS_OR_BENEFIT
+            + r"\b",
+            r"\b(?:can|could|would|will) i (?:still )?(?:collect|get|keep|receive|apply for|qualify for) (?:\w+ )?"
+            r"(?:unemployment|ssdi|ssi|snap|food stamps|disability|medicaid|welfare)\b",
+            r"\bwhich (?:\w+ )?(?:form|forms|visa|motion|paperwork) (?:(?:should|do|would|must|can) (?:i|we)|"
+            r"(?:i|we) (?:should|need to|have to|must)) (?:file|use|need|submit|fill out|apply for|get)\b",
         )
     )
 )
@@ -458,6 +482,9 @@ class Matcher:
                     asked = self._rank(scores, (), meaning)[0].topic
                 return replace(non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence), topic=asked)
             return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
+        if context.after_legal_advice and not (finding.roles or finding.named_group or q.names_a_job):
+            # Naming a role again ("ok, what do paralegals make then") is how the person comes back to careers.
+            return non_answer(Kind.LEGAL_ADVICE, max(q.legal, guess.margin if guess.kind == "legal_advice" else 0.0))
 
         roles = finding.roles
         used_context = False
@@ -755,7 +782,7 @@ class Matcher:
         """Drop stored context this knowledge base no longer knows (a role or topic removed by a KB edit)."""
         roles = tuple(r for r in context.roles if r in self._all_roles)
         topic = context.topic if context.topic in Topic._value2member_map_ else None
-        return ConversationContext(roles, topic)
+        return ConversationContext(roles, topic, context.after_legal_advice)
 
     def _roleless(
         self,

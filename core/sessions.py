@@ -40,7 +40,11 @@ class Session:
     def to_json(self) -> str:
         return json.dumps(
             {
-                "context": {"roles": list(self.context.roles), "topic": self.context.topic},
+                "context": {
+                    "roles": list(self.context.roles),
+                    "topic": self.context.topic,
+                    "after_legal_advice": self.context.after_legal_advice,
+                },
                 "quiz": self.quiz.to_dict() if self.quiz else None,
                 "updated_at": self.updated_at,
             },
@@ -54,7 +58,9 @@ class Session:
         quiz = data.get("quiz")
         return cls(
             key=key,
-            context=ConversationContext(tuple(context.get("roles") or ()), context.get("topic")),
+            context=ConversationContext(
+                tuple(context.get("roles") or ()), context.get("topic"), bool(context.get("after_legal_advice"))
+            ),
             quiz=QuizState.from_dict(quiz) if quiz else None,
             updated_at=float(data.get("updated_at", 0.0)),
         )

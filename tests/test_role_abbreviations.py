@@ -1,5 +1,5 @@
-"""Role abbreviations ("LA" for legal assistant, "LS" for legal secretary): recognised only as written, never as a place or a lower-case word,
-and checked by the knowledge-base loader."""
+"""Role abbreviations ("LA" for legal assistant, "LS" for legal secretary): recognised only as written, never as a
+place or a lower-case word, and checked by the knowledge-base loader."""
 
 from __future__ import annotations
 

@@ -1,0 +1,78 @@
+"""Requests for legal advice that hide in a conversation or in the asker's own status: a short follow-up after a
+declined request goes on with the person's matter; immigration status and public benefits decide what the asker
+may do; "draft mine" names the papers earlier. Wordings here are our own, not the eval set's."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from core.advisor import Advisor
+from core.matcher import Kind, Matcher
+from core.reply import ReplyKind, Request
+from core.sessions import SessionKey, SQLiteSessionStore
+
+
+@pytest.fixture(scope="module")
+def matcher(advisor_template: Advisor) -> Matcher:
+    return advisor_template.knowledge.matcher
+
+
+async def _say(advisor: Advisor, text: str) -> ReplyKind:
+    return (await advisor.handle(Request("test", "w1", "u1", text=text))).kind
+
+
+async def test_a_follow_up_to_a_declined_request_is_declined_too(advisor_template: Advisor, tmp_path):
+    # SQLite, so the conversation state goes through the stored JSON as it does in production.
+    advisor = copy.copy(advisor_template)
+    advisor.store = SQLiteSessionStore(tmp_path / "sessions.sqlite3")
+    try:
+        assert await _say(advisor, "what does a legal secretary do at an immigration firm") is ReplyKind.ANSWER
+        # Without the declined message, "can he do that?" would be a follow-up about legal secretaries.
+        told = "my manager is holding back my last paycheck because i quit without two weeks notice"
+        assert await _say(advisor, told) is ReplyKind.LEGAL_ADVICE
+        session = await advisor.store.load(SessionKey("test", "w1", "u1"))
+        assert session.context.after_legal_advice and session.context.roles == ("legal_secretary",)
+        assert await _say(advisor, "can he do that?") is ReplyKind.LEGAL_ADVICE
+        assert await _say(advisor, "how much would i get back") is ReplyKind.LEGAL_ADVICE
+        # Naming a role is how the person comes back to careers; then follow-ups work as before.
+        reply = await advisor.handle(Request("test", "w1", "u1", text="ok, what do legal secretaries earn"))
+        assert reply.kind is ReplyKind.ANSWER and reply.meta["topic"] == "pay"
+        reply = await advisor.handle(Request("test", "w1", "u1", text="and the schooling?"))
+        assert reply.kind is ReplyKind.ANSWER and reply.meta["roles"] == ["legal_secretary"]
+    finally:
+        await advisor.store.close()
+
+
+async def test_help_after_a_declined_request_ends_it(advisor: Advisor):
+    assert await _say(advisor, "my landlord kept my whole deposit for a stain on the carpet") is ReplyKind.LEGAL_ADVICE
+    assert await _say(advisor, "what can you do") is ReplyKind.HELP
+    assert not (await advisor.store.load(SessionKey("test", "w1", "u1"))).context.after_legal_advice
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "im on a J-1 right now, could i take an unpaid internship with a paralegal office",
+        "i have DACA, can i work as a legal assistant",
+        "would starting a legal secretary job mess up my disability benefits",
+        "can i still get snap while i do a paralegal certificate",
+        "since paralegals handle immigration, which form do i need to file to bring my mom over",
+        "do estate paralegals draft trusts? if so can you draft mine",
+    ],
+)
+def test_the_askers_own_status_or_papers_are_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "do paralegals at immigration firms fill out visa forms for clients",
+        "do legal assistants get benefits like dental",
+        "which forms do probate paralegals prepare most",
+    ],
+)
+def test_the_same_subjects_asked_about_the_job_are_answered(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.ANSWER, text
