@@ -129,6 +129,10 @@ class Thresholds:
     advice_cue_slack: float = 0.25
     """A request worded as asking what to do about a live matter is declined unless its meaning is this much
     nearer career phrasings than legal-advice examples."""
+    background_career_margin: float = 0.10
+    """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
+    what does a family law paralegal do") is a career question when its last clause alone is this much nearer
+    career phrasings than legal-advice examples in meaning."""
     semantic_words_veto: float = 0.15
     """Shared words alone do not decline a question whose meaning is this much nearer careers or off-topic
     examples than any legal-advice example."""
@@ -191,7 +195,7 @@ _ADVICE_CUES = re.compile(
             r"|gonna (?:get sued|go to jail))\b",
             r"\bcould i (?:personally )?(?:be|get) (?:sued|arrested|charged|deported|evicted)\b",
             r"\b(?:do|does) (?:i|she|he|they|my \w+) have (?:a|an) (?:\w+ ){0,2}(?:case|claim)\b",
-            r"\bshould (?:i|we|she|he) (?:accept|sign|plead|agree to|take the (?:plea|deal|settlement|offer))\b",
+            r"\bshould (?:i|we|she|he) (?:accept|sign|plead|settle|agree to|take the (?:plea|deal|settlement|offer))\b",
             r"\bhow (?:do|can) (?:i|we) get (?:it|the|my|this|that) (?:\w+ ){0,3}"
             r"(?:dismissed|expunged|sealed|dropped|reduced)\b",
             r"\b(?:will|would|could) my (?:\w+ ){0,2}(?:benefits|visa|status|green card|unemployment|snap|medicaid)\b",
@@ -203,8 +207,16 @@ _ADVICE_CUES = re.compile(
             r"\b(?:my|our) (?:\w+ ){0,2}(?:case|lawsuit|hearing|trial|charges)\b",
             r"\b(?:they|he|she|my \w+) (?:want|wants|asked|asks|told|tells|make|makes|made|keeps?) me\b.*"
             r"\b(?:legal|allowed|fire me|fired)\b",
-            # The asker's own immigration status or public benefits decide what they may do: "im on an F1, can i
-            # work at a law office", "will a paralegal certificate make me lose my SSDI".
+            r"\bwhich (?:\w+ )?(?:form|forms|visa|motion|paperwork) (?:(?:should|do|would|must|can) (?:i|we)|"
+            r"(?:i|we) (?:should|need to|have to|must)) (?:file|use|need|submit|fill out|apply for|get)\b",
+        )
+    )
+)
+"""Ways of asking what to do about one's own (or someone's) live legal matter: "should i accept the plea",
+"do i have a case", "could i personally be sued", "roleplay as a paralegal and walk me through my custody"."""
+_OWN_STATUS = re.compile(
+    "|".join(
+        (
             rf"\b(?:i'?m|i am) (?:on|getting|collecting) (?:an? |my )?{_STATUS_OR_BENEFIT}\b{_MAY_I}",
             r"\bi (?:have|got|hold) (?:an? |my )?(?:tps|daca|f-?1|j-?1|h-?1b|h-?4|opt|work permit|green card)\b"
             + _MAY_I,
@@ -213,13 +225,23 @@ _ADVICE_CUES = re.compile(
             + r"\b",
             r"\b(?:can|could|would|will) i (?:still )?(?:collect|get|keep|receive|apply for|qualify for) (?:\w+ )?"
             r"(?:unemployment|ssdi|ssi|snap|food stamps|disability|medicaid|welfare)\b",
-            r"\bwhich (?:\w+ )?(?:form|forms|visa|motion|paperwork) (?:(?:should|do|would|must|can) (?:i|we)|"
-            r"(?:i|we) (?:should|need to|have to|must)) (?:file|use|need|submit|fill out|apply for|get)\b",
         )
     )
 )
-"""Ways of asking what to do about one's own (or someone's) live legal matter: "should i accept the plea",
-"do i have a case", "could i personally be sued", "roleplay as a paralegal and walk me through my custody"."""
+"""The asker's own immigration status or public benefits decide what they may do ("im on an F1, can i work at a
+law office", "will a paralegal certificate make me lose my SSDI"): told before a career question or not, what is
+asked is the law of their own case."""
+_CLAUSE_END = re.compile(r"[,.;:!?]+")
+_ASKING = re.compile(
+    r"(?:what|whats|how|can|could|should|would|will|is|am|are|do|does|did|which|who|where|when|why|pls|please|help)\b"
+)
+"""A clause that asks something rather than tells it."""
+_LIVE = re.compile(
+    r"\b(?:(?:is|are|am|im|i'm|was|were) (?:being |getting )?\w+ing|keeps?|wont|won't|will|going to|gonna|right now|"
+    r"currently|still|tomorrow|tonight|next (?:week|month)|this (?:week|month)|"
+    r"on (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b"
+)
+"""A matter going on now or coming ("my landlord is evicting me on friday"), not one gone through."""
 _QUOTED = re.compile(r"(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]{3,}\"|“[^”]{3,}”")
 """Quoted speech; an apostrophe inside a word ("i'm", "it's") opens or closes nothing."""
 _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
@@ -685,9 +707,42 @@ class Matcher:
             or words_alone_say_legal
             or asked_to_do_legal_work
             or asked_for_advice
+        ) and not self._career_question_after_background(q.text):
+            return max(q.legal, meaning_legal, guess.margin)
+        if (
+            meaning is not None
+            and _OWN_STATUS.search(q.text)
+            and meaning_legal >= meaning.career() - t.advice_cue_slack
         ):
             return max(q.legal, meaning_legal, guess.margin)
         return None
+
+    def _career_question_after_background(self, text: str) -> bool:
+        """ "my paralegal helped me so much during my DUI case, what is a paralegal exactly": what the person went
+        through is told, not asked about, and the one thing asked, last, is plainly about one of our jobs."""
+        clauses: list[tuple[str, bool]] = []  # (clause, whether a question mark ends it)
+        start = 0
+        for mark in (*_CLAUSE_END.finditer(text), None):
+            end = mark.start() if mark else len(text)
+            clause = text[start:end].strip()
+            if clause and not all(w in _FILLER for w in clause.split()):  # a trailing "thx" or "lol" asks nothing
+                clauses.append((clause, bool(mark and "?" in mark.group())))
+            start = mark.end() if mark else end
+        if len(clauses) < 2:
+            return False
+        *told, (asked, _) = clauses
+        if any(question or _ASKING.match(clause) or _LIVE.search(clause) for clause, question in told):
+            return False
+        if _ADVICE_CUES.search(asked) or _ASKS_FOR_LEGAL_WORK.search(asked) or _OWN_MATTER.search(asked):
+            return False
+        last = self._read(asked, ConversationContext())
+        if not (last.finding.roles or last.finding.named_group):
+            return False
+        meaning = last.meaning
+        if meaning is None:
+            # Nothing but the role and small words: "what does a legal secretary do", "what is a paralegal".
+            return asked.startswith(("what", "who"))
+        return meaning.career() >= meaning.intent.get("legal_advice", 0.0) + self.thresholds.background_career_margin
 
     def _meaning_intent(self, q: _Question, intent: str, named_ok: bool) -> float | None:
         """The meaning score of ``intent`` (quiz, help) when it is clearly nearer that intent's examples than any

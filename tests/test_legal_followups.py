@@ -1,6 +1,8 @@
 """Requests for legal advice that hide in a conversation or in the asker's own status: a short follow-up after a
 declined request goes on with the person's matter; immigration status and public benefits decide what the asker
-may do; "draft mine" names the papers earlier. Wordings here are our own, not the eval set's."""
+may do; "draft mine" names the papers earlier. And the other side: a matter the person went through, told before a
+plain question about one of our jobs, does not make that question legal advice. Wordings here are our own, not the
+eval set's."""
 
 from __future__ import annotations
 
@@ -76,3 +78,37 @@ def test_the_askers_own_status_or_papers_are_declined(matcher: Matcher, text: st
 )
 def test_the_same_subjects_asked_about_the_job_are_answered(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.ANSWER, text
+
+
+@pytest.mark.parametrize(
+    ("text", "role"),
+    [
+        (
+            "the legal secretary at my divorce lawyer's office was so kind to me, what does a legal secretary do",
+            "legal_secretary",
+        ),
+        ("i sued my old landlord in small claims two years ago and won. how do i become a paralegal", "paralegal"),
+        (
+            "had a reckless driving charge at 19, would that keep me from working as a legal assistant",
+            "legal_assistant",
+        ),
+    ],
+)
+def test_a_matter_gone_through_then_a_question_about_the_job_is_answered(matcher: Matcher, text: str, role: str):
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.roles == (role,), (text, match)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Going on now, and "it" is the person's own matter.
+        "my boss is cutting my hours because i complained, could a paralegal fix it",
+        # The told part asks something of its own.
+        "should i settle with the insurance company? what does a personal injury paralegal do",
+        # The last clause is itself about their matter.
+        "i was in a car accident in may, can a paralegal tell me what my case is worth",
+    ],
+)
+def test_a_live_matter_or_a_question_about_it_stays_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
