@@ -161,11 +161,31 @@ _COMPARING = re.compile(
 """Words that set two named roles side by side: "what does a paralegal do that a legal secretary can't"."""
 _YES_NO_TASK = re.compile(r"(?:so |and |ok |okay )?(?:do|does|did|can|could|will|would|should|is|are)\b")
 _QUIZ_ASKED = re.compile(r"\b(?:quiz|quizz|test me|personality test)\b")
-_OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
-_OWN_MATTER = re.compile(
-    r"\bmy (?:own|case|lawsuit|divorce|custody|lease|landlord|ex|will|ticket|arrest|accident|eviction|visa|"
-    r"green card|charges?)\b"
+_CHOOSING_FOR_ME = re.compile(
+    r"\bwhich (?:\w+ ){0,2}(?:job|jobs|career|careers|role|roles|path|one) "
+    r"(?:should|would|do you think|is best for) i\b"
+    r"(?: (?:pick|choose|go for|go with|go into|do|get into|pursue|take))?"
 )
+"""Asking us to pick a job for them ("which legal job should i pick based on what im good at"), naming none of ours:
+what the quiz is for."""
+_OWN_ANSWER_WHEN_COMPARED = frozenset({Topic.CAREER_PATH, Topic.EDUCATION, Topic.CERTIFICATION, Topic.OUTLOOK})
+_MATTERS = (
+    r"(?:case|lawsuit|divorce|custody|lease|landlord|ex|will|ticket|arrest|accident|eviction|visa|green card|charges?)"
+)
+_OWN_MATTER = re.compile(rf"\bmy (?:own|{_MATTERS})\b")
+_NAMED_OWN_MATTER = re.compile(rf"\bmy {_MATTERS}\b")
+"""As _OWN_MATTER but naming the matter: "my own family" is not one."""
+_AS_THE_ROLE = re.compile(
+    r"\b(?:as an?|if i'?m an?|if i am an?|(?:if|once|when) i (?:become|get hired as|work as) an?|"
+    r"(?:once|when) i'?m an?) (?P<after>(?:\w+ ){0,3})"
+)
+_MAY_I_AT_WORK = re.compile(
+    r"\b(?:(?:am|would|will) i (?:be )?(?:allowed|permitted|supposed|able)|can i|could i|may i|"
+    r"i(?:'d| would| will)? be (?:allowed|permitted|able))\b"
+)
+"""Someone asking what they could do in the job ("as a paralegal would i be allowed to help my own family fill out
+their immigration forms", "if im a paralegal and my friend asks about her lease am i allowed to help"): the rules of
+the job, not their own matter."""
 _ASKS_FOR_LEGAL_WORK = re.compile(
     r"\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:help me )?"
     r"(?:draft|write|write up|review|look over|fill out|fill in|prepare|file|check)\b"
@@ -260,6 +280,11 @@ _MEANING_CANDIDATES = 12
 _ENTRY = "e:"
 _TOPIC = "t:"
 _INTENT = "i:"
+
+
+def _asks_about_own_matter(text: str) -> bool:
+    """Worded as asking what to do about a matter, or asking us to do legal work on it."""
+    return _ADVICE_CUES.search(_QUOTED.sub(" ", text)) is not None or _ASKS_FOR_LEGAL_WORK.search(text) is not None
 
 
 def _only_names_another_job(q: _Question) -> bool:
@@ -478,6 +503,7 @@ class Matcher:
             (guess.kind == "quiz" and q.quiz >= t.classifier_quiz and not narrow_quiz_call)
             or (q.quiz >= t.intent and q.quiz >= max(q.career_evidence, q.help, q.out_of_scope))
             or meaning_quiz is not None
+            or (not finding.roles and _CHOOSING_FOR_ME.search(cleaned.text) is not None)
         ):
             return non_answer(Kind.QUIZ, max(q.quiz, meaning_quiz or 0.0))
         meaning_help = self._meaning_intent(q, "help", named_ok=False)
@@ -701,13 +727,17 @@ class Matcher:
             and not (meaning is not None and meaning.career() >= meaning_legal + t.classifier_personal_career_veto)
         )
         if (
-            classifier_alone_says_legal
-            or meaning_says_legal
-            or both_say_legal
-            or words_alone_say_legal
-            or asked_to_do_legal_work
-            or asked_for_advice
-        ) and not self._career_question_after_background(q.text):
+            (
+                classifier_alone_says_legal
+                or meaning_says_legal
+                or both_say_legal
+                or words_alone_say_legal
+                or asked_to_do_legal_work
+                or asked_for_advice
+            )
+            and not self._career_question_after_background(q.text)
+            and not self._asks_what_the_role_may_do(q.text)
+        ):
             return max(q.legal, meaning_legal, guess.margin)
         if (
             meaning is not None
@@ -716,6 +746,16 @@ class Matcher:
         ):
             return max(q.legal, meaning_legal, guess.margin)
         return None
+
+    def _asks_what_the_role_may_do(self, text: str) -> bool:
+        """ "as a paralegal would i be allowed to help my own family with their immigration forms": what the
+        person could do in the job is a question about its rules, unless they ask about a matter of their own."""
+        speaking = _AS_THE_ROLE.search(text)
+        if speaking is None or not self.roles.find(speaking.group("after")).roles:
+            return False
+        if _asks_about_own_matter(text) or _OWN_STATUS.search(text):
+            return False
+        return _MAY_I_AT_WORK.search(text, speaking.start("after")) is not None and not _NAMED_OWN_MATTER.search(text)
 
     def _career_question_after_background(self, text: str) -> bool:
         """ "my paralegal helped me so much during my DUI case, what is a paralegal exactly": what the person went
@@ -733,7 +773,7 @@ class Matcher:
         *told, (asked, _) = clauses
         if any(question or _ASKING.match(clause) or _LIVE.search(clause) for clause, question in told):
             return False
-        if _ADVICE_CUES.search(asked) or _ASKS_FOR_LEGAL_WORK.search(asked) or _OWN_MATTER.search(asked):
+        if _asks_about_own_matter(asked) or _OWN_MATTER.search(asked):
             return False
         last = self._read(asked, ConversationContext())
         if not (last.finding.roles or last.finding.named_group):

@@ -112,3 +112,27 @@ def test_a_matter_gone_through_then_a_question_about_the_job_is_answered(matcher
 )
 def test_a_live_matter_or_a_question_about_it_stays_declined(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "as a legal assistant would i be allowed to sign for the attorney when he's out",
+        "once i'm a paralegal could i help my grandma with her benefits paperwork for free",
+    ],
+)
+def test_what_the_asker_could_do_in_the_job_is_about_its_rules(matcher: Matcher, text: str):
+    match = matcher.match(text)
+    assert match.kind is Kind.ANSWER and match.topic is not None, (text, match)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "as a paralegal can i sue the dealership that sold me a lemon",
+        "as a future legal secretary i should know this, is my neighbor allowed to park in my spot",
+        "as a paralegal student could i get my eviction sealed",
+    ],
+)
+def test_speaking_as_the_role_does_not_cover_a_matter_of_ones_own(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text

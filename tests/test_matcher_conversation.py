@@ -206,3 +206,11 @@ def test_the_same_words_about_the_job_are_answered(matcher: Matcher, text: str):
 def test_whether_the_job_includes_a_task_in_an_area_of_law_stays_a_duties_question(matcher: Matcher, text: str):
     match = matcher.match(text)
     assert match.kind is Kind.ANSWER and match.topic == "duties"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["which legal career should i go for if i love puzzles", "what job do you think i should pick, im organized"],
+)
+def test_asking_us_to_pick_a_job_for_them_starts_the_quiz(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.QUIZ, text
