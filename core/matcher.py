@@ -152,7 +152,10 @@ class Thresholds:
     """A question naming no role gets one role's entry only when it means what that entry's phrasings mean."""
 
 
-_FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also ", "ok and", "okay and", "so what about", "same for")
+_FOLLOW_UP_OPENERS = (
+    *("and ", "what about", "how about", "how bout", "what bout", "also ", "ok and", "okay and", "so what about"),
+    "same for",
+)
 _JOB_REFERENCE = re.compile(r"\b(?:the|that|this|these|those) (?:jobs?|roles?|careers?|positions?|field)\b")
 _COMPARING = re.compile(
     r"\b(?:vs\.?|versus|or|compared?|comparison|difference|different|differ|better|worse|more|most|less|higher|lower|"
@@ -270,10 +273,16 @@ _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "yo
 _FILLER = frozenset(
     {"ok", "okay", "now", "same", "question", "thing", "one", "ones", "too", "also", "then", "again", "please", "for"}
     | {"about", "but", "there", "instead", "oh", "hmm", "hm", "um", "uh", "wait", "sorry", "sry", "mean", "actually"}
-    | {"well", "yeah", "yes", "cool", "thanks", "thx", "ty", "lol"}
+    | {"well", "yeah", "yes", "cool", "thanks", "thx", "ty", "lol", "bout", "abt"}
 )
 """Words that carry no topic in a follow-up: "ok now legal assistants", "same question for legal secs", "oh
 paralegals sorry", "legal secretary i mean", "what about legal secretaries there"."""
+_MOVING_ON = re.compile(
+    r"\b(?:they|he|she|we|you|u|i|one|someone)\b (?:\w+ ){0,3}"
+    r"(?:become|becoming|move up to|move into|moving up to|switch to|switching to|transition to|go on to be|"
+    r"turn into)\b"
+)
+"""A job as where someone goes from the one talked about: "can they become paralegals later"."""
 _CONTRAST = re.compile(r"\b(?:vs\.?|versus|compared?|comparison|difference|different|differ)\b")
 """Setting one thing against another: "vs paralegals?", "how is that different from a legal assistant"."""
 _MEANING_CANDIDATES = 12
@@ -553,6 +562,16 @@ class Matcher:
         if understood:
             # Few shared words but the same meaning ("what do they bring home" ~ "what is the pay").
             best_score = max(best_score, threshold_for(roles))
+        if (
+            follow_up
+            and finding.roles
+            and context.roles
+            and not set(finding.roles) & set(context.roles)
+            and _MOVING_ON.search(cleaned.text)
+        ):
+            # "can they become paralegals later" after a question about legal secretaries: from one to the other.
+            roles = tuple(dict.fromkeys((*context.roles, *finding.roles)))
+            return self._answer_for(roles, Topic.CAREER_PATH, None, best_score, cleaned.truncated, True)
         topic_words = [w for w in content_words if w not in _FILLER]
         if roles and (
             (best_score < t.weak_topic and (not content_words or follow_up))

@@ -119,3 +119,15 @@ def test_a_question_about_the_bot_is_not_declined_as_legal_advice(matcher: Match
 )
 def test_asking_the_bot_for_help_with_a_legal_matter_is_still_declined(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE
+
+
+def test_how_bout_a_new_role_same_thing_keeps_the_topic(matcher: Matcher):
+    match = matcher.match("what bout legal assistants, same thing?", ConversationContext(("paralegal",), "education"))
+    assert match.kind is Kind.ANSWER and match.roles == ("legal_assistant",) and match.topic == "education"
+
+
+@pytest.mark.parametrize("text", ["could she move up to paralegal eventually", "do they ever switch to paralegal work"])
+def test_a_role_as_where_the_one_talked_about_goes_is_a_career_path_for_both(matcher: Matcher, text: str):
+    match = matcher.match(text, ConversationContext(("legal_assistant",), "duties"))
+    assert match.kind is Kind.ANSWER and set(match.roles) == {"legal_assistant", "paralegal"}, match
+    assert match.topic == "career_path"
