@@ -206,6 +206,8 @@ class Advisor:
             )
         if match.kind is Kind.HELP:
             return self._help(k, note=note, meta=meta)
+        if match.kind is Kind.THANKS:
+            return Reply(ReplyKind.NOTICE, "You're welcome", (Section(texts.thanks),), note=note, meta=meta)
         if match.kind is Kind.QUIZ:
             return Reply(ReplyKind.NOTICE, k.kb.quiz.title, meta=meta)
         if match.kind is Kind.CLARIFY:

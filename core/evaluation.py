@@ -18,7 +18,8 @@ from .kb_model import KnowledgeBase
 from .reply import Request
 from .sessions import MemorySessionStore
 
-DECLINED = {"out_of_scope", "legal_advice"}
+DECLINED = {"out_of_scope", "legal_advice", "thanks"}
+"""Replies that answer nothing: a "you're welcome" counts as declining an off-topic message."""
 TARGETS = {"in_scope": 0.93, "out_of_scope": 0.95, "legal_declined": 0.95, "legal_words_declined": 0.05}
 
 

@@ -166,6 +166,10 @@ class CannedTexts(BaseModel):
     quiz_cancelled: NonEmptyText
     quiz_stale: NonEmptyText
     forget_done: NonEmptyText
+    thanks: NonEmptyText = Field(
+        default="You're welcome! Ask me anything else about these three careers, or type \"quiz\".",
+        description='The reply to a message that only thanks the bot ("thanks, that helps").',
+    )
     legal_help_sources: list[Identifier] = Field(
         default_factory=list, description="Source ids listed under the legal-advice decline."
     )

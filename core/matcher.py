@@ -25,7 +25,7 @@ from .kb_model import Entry, KnowledgeBase, Topic
 from .role_finder import RoleFinder, RoleFinding
 from .semantic import EmbeddingCache, Encoder, SemanticIndex, TopicModel, default_encoder
 from .similarity import STOP_WORDS, SimilarityIndex, WordTopicModel, expand_chat
-from .text import clean_question
+from .text import clean_question, words
 
 
 class Kind(StrEnum):
@@ -35,6 +35,7 @@ class Kind(StrEnum):
     HELP = "help"
     LEGAL_ADVICE = "legal_advice"
     OUT_OF_SCOPE = "out_of_scope"
+    THANKS = "thanks"
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,14 @@ _COMPARING = re.compile(
 )
 """Words that set two named roles side by side: "what does a paralegal do that a legal secretary can't"."""
 _YES_NO_TASK = re.compile(r"(?:so |and |ok |okay )?(?:do|does|did|can|could|will|would|should|is|are)\b")
+_THANKING = frozenset({"thanks", "thank", "thx", "thnx", "ty", "tysm", "tyvm", "thankyou", "appreciate", "appreciated"})
+_ALONG_WITH_THANKS = frozenset(
+    {"you", "u", "so", "much", "a", "lot", "ton", "very", "again", "bot", "man", "dude", "bro", "it", "the", "best"}
+    | {"youre", "you're", "ur", "are", "really", "helpful", "great", "ok", "okay", "cool", "awesome", "perfect", "nice"}
+    | {"got", "alright", "that", "was", "this", "is", "super", "for", "help", "info", "answer", "answers", "all"}
+    | {"oh", "ah", "wow", "lol", "haha", "much", "appreciated", "helps", "helped", "makes", "sense", "and", "of"}
+)
+"""A message that only thanks ("thanks bot youre the best", "ok got it, thank you!") gets a "you're welcome"."""
 _QUIZ_ASKED = re.compile(r"\b(?:quiz|quizz|test me|personality test)\b")
 _CHOOSING_FOR_ME = re.compile(
     r"\bwhich (?:\w+ ){0,2}(?:job|jobs|career|careers|role|roles|path|one) "
@@ -473,6 +482,9 @@ class Matcher:
         cleaned = clean_question(self.roles.spell_out(question) if question else question)
         if not cleaned.text:
             return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
+        said = words(cleaned.text)
+        if _THANKING.intersection(said) and all(w in _THANKING or w in _ALONG_WITH_THANKS for w in said):
+            return Match(Kind.THANKS, confidence=1.0, truncated=cleaned.truncated)
         q = self._read(cleaned.text, context, self.roles.credited_roles(question) if question else ())
         t = self.thresholds
         finding, scores, meaning, guess = q.finding, q.scores, q.meaning, q.guess

@@ -153,3 +153,21 @@ def test_role_names_prefer_an_exact_word_over_a_forgiven_typo(kb):
     assert finder.find("can i secretly record my manager").roles == ()  # a false friend, not a secretary
     assert finder.find("lagal secretary what is it").roles == ("legal_secretary",)
     assert finder.find("what does a secretary do").roles == ("legal_secretary",)
+
+
+async def test_a_message_that_only_thanks_gets_youre_welcome(advisor: Advisor):
+    for text in ("thanks, that really helped!", "ok cool thank u so much", "tysm bot"):
+        reply = await advisor.handle(req(text))
+        assert reply.meta["kind"] == "thanks", text
+        assert reply.sections[0].text == advisor.kb.texts.thanks
+    # Thanks with a question in it is a question.
+    reply = await advisor.handle(req("thanks! do paralegals need a degree?"))
+    assert reply.kind is ReplyKind.ANSWER and reply.meta["topic"] == "education"
+
+
+def test_a_knowledge_base_without_the_thanks_text_still_loads(kb_copy):
+    from core.kb_loader import load_knowledge_base
+
+    texts = kb_copy / "texts.yaml"
+    texts.write_text("\n".join(line for line in texts.read_text().splitlines() if not line.startswith("  thanks:")))
+    assert "welcome" in load_knowledge_base(kb_copy).texts.thanks
