@@ -25,7 +25,7 @@ from .kb_model import Entry, KnowledgeBase, Topic
 from .role_finder import RoleFinder, RoleFinding
 from .semantic import EmbeddingCache, Encoder, SemanticIndex, TopicModel, default_encoder
 from .similarity import STOP_WORDS, SimilarityIndex, WordTopicModel, expand_chat
-from .text import clean_question, words
+from .text import clean_question, edit_distance_at_most, words
 
 
 class Kind(StrEnum):
@@ -483,6 +483,9 @@ class Matcher:
         if not cleaned.text:
             return Match(Kind.HELP, confidence=1.0, truncated=cleaned.truncated)
         said = words(cleaned.text)
+        if len(said) == 1 and edit_distance_at_most(said[0], "help", 1):
+            # "hlep", "hepl", "hel": the one word a lost user types, mistyped.
+            return Match(Kind.HELP, confidence=0.9, truncated=cleaned.truncated)
         if _THANKING.intersection(said) and all(w in _THANKING or w in _ALONG_WITH_THANKS for w in said):
             return Match(Kind.THANKS, confidence=1.0, truncated=cleaned.truncated)
         q = self._read(cleaned.text, context, self.roles.credited_roles(question) if question else ())

@@ -214,3 +214,8 @@ def test_whether_the_job_includes_a_task_in_an_area_of_law_stays_a_duties_questi
 )
 def test_asking_us_to_pick_a_job_for_them_starts_the_quiz(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.QUIZ, text
+
+
+@pytest.mark.parametrize("text", ["hlep", "hepl", "hel", "Hlep!"])
+def test_help_mistyped_on_its_own_is_still_a_call_for_help(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.HELP, text
