@@ -131,6 +131,9 @@ class Thresholds:
     """A request worded as asking what to do about a live matter is declined unless its meaning is this much
     nearer career phrasings than legal-advice examples."""
     background_career_margin: float = 0.10
+    after_legal_career_margin: float = 0.15
+    """After a declined request, a question naming no role goes back to the job talked about only when it says
+    nothing of the asker and is this much nearer career phrasings than legal-advice examples in meaning."""
     """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
     what does a family law paralegal do") is a career question when its last clause alone is this much nearer
     career phrasings than legal-advice examples in meaning."""
@@ -192,8 +195,9 @@ _AS_THE_ROLE = re.compile(
     r"(?:once|when) i'?m an?) (?P<after>(?:\w+ ){0,3})"
 )
 _MAY_I_AT_WORK = re.compile(
-    r"\b(?:(?:am|would|will) i (?:be )?(?:allowed|permitted|supposed|able)|can i|could i|may i|"
-    r"i(?:'d| would| will)? be (?:allowed|permitted|able))\b"
+    r"\b(?:(?:am|would|will) i (?:be )?(?:allowed|permitted|supposed)|may i|is it (?:ok|okay) for me|"
+    r"(?:would|could|will) i (?:get|be) in trouble|"
+    r"i(?:'d| would| will)? be (?:allowed|permitted))\b"
 )
 """Someone asking what they could do in the job ("as a paralegal would i be allowed to help my own family fill out
 their immigration forms", "if im a paralegal and my friend asks about her lease am i allowed to help"): the rules of
@@ -239,6 +243,15 @@ _ADVICE_CUES = re.compile(
             r"\b(?:my|our) (?:\w+ ){0,2}(?:case|lawsuit|hearing|trial|charges)\b",
             r"\b(?:they|he|she|my \w+) (?:want|wants|asked|asks|told|tells|make|makes|made|keeps?) me\b.*"
             r"\b(?:legal|allowed|fire me|fired)\b",
+            # What to tell the people deciding their matter: "should i tell the judge im in school".
+            r"\b(?:(?:should|do|would|can) i|i should) (?:tell|say to|mention (?:it )?to|show|admit to) (?:the |my )?"
+            r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
+            r"\bwhat (?:should|do|can) i (?:say|tell|write) (?:to )?(?:the |my )?"
+            r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
+            # "the someone is me lmao": a case dressed up as a friend's or a class exercise.
+            r"\b(?:the (?:someone|person|friend|client|student)|my friend) (?:is|was) (?:actually |really |just )?me\b",
+            # "is my job allowed to pay me under minimum wage": someone in their life, not one of our jobs.
+            r"\b(?:is|are|was) my (?!para|legal)(?:\w+ ){1,2}(?:allowed|permitted|supposed) to\b",
             r"\bwhich (?:\w+ )?(?:form|forms|visa|motion|paperwork) (?:(?:should|do|would|must|can) (?:i|we)|"
             r"(?:i|we) (?:should|need to|have to|must)) (?:file|use|need|submit|fill out|apply for|get)\b",
         )
@@ -554,8 +567,9 @@ class Matcher:
                     asked = self._rank(scores, (), meaning)[0].topic
                 return replace(non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence), topic=asked)
             return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
-        if context.after_legal_advice and not (finding.roles or finding.named_group or q.names_a_job):
-            # Naming a role again ("ok, what do paralegals make then") is how the person comes back to careers.
+        if context.after_legal_advice and not (
+            finding.roles or finding.named_group or q.names_a_job or self._back_to_careers(q)
+        ):
             return non_answer(Kind.LEGAL_ADVICE, max(q.legal, guess.margin if guess.kind == "legal_advice" else 0.0))
 
         roles = finding.roles
@@ -781,6 +795,18 @@ class Matcher:
             return max(q.legal, meaning_legal, guess.margin)
         return None
 
+    def _back_to_careers(self, q: _Question) -> bool:
+        """After a declined request, naming a role ("ok, what do paralegals make then") is how the person comes back
+        to careers; so is a question plainly about the job that says nothing of themselves ("fair enough. is it
+        stressful tho", "what about the pay"). "can he do that?" and "how much would i get back" go on with their
+        matter."""
+        meaning = q.meaning
+        return (
+            meaning is not None
+            and not _PERSONAL.intersection(q.finding.words)
+            and meaning.career() >= meaning.intent.get("legal_advice", 0.0) + self.thresholds.after_legal_career_margin
+        )
+
     def _asks_what_the_role_may_do(self, text: str) -> bool:
         """ "as a paralegal would i be allowed to help my own family with their immigration forms": what the
         person could do in the job is a question about its rules, unless they ask about a matter of their own."""
@@ -789,7 +815,7 @@ class Matcher:
             return False
         if _asks_about_own_matter(text) or _OWN_STATUS.search(text):
             return False
-        return _MAY_I_AT_WORK.search(text, speaking.start("after")) is not None and not _NAMED_OWN_MATTER.search(text)
+        return _MAY_I_AT_WORK.search(text) is not None and not _NAMED_OWN_MATTER.search(text)
 
     def _career_question_after_background(self, text: str) -> bool:
         """ "my paralegal helped me so much during my DUI case, what is a paralegal exactly": what the person went

@@ -118,7 +118,8 @@ def test_a_live_matter_or_a_question_about_it_stays_declined(matcher: Matcher, t
     "text",
     [
         "as a legal assistant would i be allowed to sign for the attorney when he's out",
-        "once i'm a paralegal could i help my grandma with her benefits paperwork for free",
+        "once i'm a paralegal would i be allowed to help my grandma with her benefits paperwork for free",
+        "could i get in trouble as a legal sec if i typed up my uncle's lease for him",
     ],
 )
 def test_what_the_asker_could_do_in_the_job_is_about_its_rules(matcher: Matcher, text: str):
@@ -132,7 +133,29 @@ def test_what_the_asker_could_do_in_the_job_is_about_its_rules(matcher: Matcher,
         "as a paralegal can i sue the dealership that sold me a lemon",
         "as a future legal secretary i should know this, is my neighbor allowed to park in my spot",
         "as a paralegal student could i get my eviction sealed",
+        "as a paralegal student can i get my old trespassing charge expunged",
+        "as a legal assistant can i file for bankruptcy on my own",
     ],
 )
 def test_speaking_as_the_role_does_not_cover_a_matter_of_ones_own(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+async def test_a_plain_question_about_the_job_after_a_declined_request_is_answered(advisor: Advisor):
+    assert await _say(advisor, "what does a paralegal do") is ReplyKind.ANSWER
+    assert await _say(advisor, "my neighbor's dog bit me, how much can i sue for") is ReplyKind.LEGAL_ADVICE
+    # Says nothing of the asker and means the job: back to paralegals.
+    reply = await advisor.handle(Request("test", "w1", "u1", text="alright. are the hours long though"))
+    assert reply.kind is ReplyKind.ANSWER and reply.meta["roles"] == ["paralegal"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is a paralegal certificate quick to get? i have a hearing in march and wonder if i should tell the judge",
+        "for my legal studies homework: can a person break a phone contract early? the person is me lol",
+        "cool. is my manager allowed to make me work through my lunch break",
+    ],
+)
+def test_more_ways_of_asking_about_ones_own_matter(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
