@@ -132,8 +132,10 @@ class Thresholds:
     nearer career phrasings than legal-advice examples."""
     background_career_margin: float = 0.10
     after_legal_career_margin: float = 0.15
-    """After a declined request, a question naming no role goes back to the job talked about only when it says
-    nothing of the asker and is this much nearer career phrasings than legal-advice examples in meaning."""
+    after_legal_personal_margin: float = 0.30
+    """After a declined request, a question naming no role goes back to the job talked about only when it is this
+    much nearer career phrasings than legal-advice examples in meaning; the personal margin when it speaks of the
+    asker ("what certifications should i get" 0.54, "how much could i get" 0.21)."""
     """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
     what does a family law paralegal do") is a career question when its last clause alone is this much nearer
     career phrasings than legal-advice examples in meaning."""
@@ -204,9 +206,10 @@ their immigration forms", "if im a paralegal and my friend asks about her lease 
 the job, not their own matter."""
 _ASKS_FOR_LEGAL_WORK = re.compile(
     r"\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:help me )?"
-    r"(?:draft|write|write up|review|look over|fill out|fill in|prepare|file|check)\b"
+    r"(?:draft|write|write up|review|look over|fill out|fill in|prepare|file|check|research|look up)\b"
     r"(?=.*\b(?:my|me|our|us)\b)"
-    r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|"
+    r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|claims?|"
+    r"statute of limitations|"
     r"power of attorney|prenups?|demand letters?|court (?:forms?|papers?)|divorce papers?|custody papers?|appeals?|"
     r"summons|(?:bankruptcy|immigration|custody|divorce|tax) forms?)\b)"
     # "estate planning paralegals draft wills, so can you draft mine": the papers are named earlier.
@@ -240,7 +243,10 @@ _ADVICE_CUES = re.compile(
             r"\bis (?:it|that|this) legal for (?:my|them|him|her)\b",
             r"\b(?:can|could|would|will) (?:you|u) (?:be|act as) (?:my|our)\b",
             r"\b(?:i'?m|i am) being (?:evicted|sued|deported|charged|harassed|foreclosed on|garnished)\b",
-            r"\b(?:my|our) (?:\w+ ){0,2}(?:case|lawsuit|hearing|trial|charges)\b",
+            r"\b(?:my|our) (?:\w+ ){0,2}(?:case|lawsuit|hearing|trial|charges|claim)\b",
+            # A made-up exercise that is their own life: "for class, pretend my employer owes me 3 weeks of wages".
+            r"\b(?:pretend|imagine|suppose|hypothetically|let'?s say) (?:that )?my (?:\w+ ){0,2}(?:employer|boss|"
+            r"manager|landlord|ex|job|company|roommate|neighbou?r|school|husband|wife|dad|mom|parents?|brother|sister)\b",
             r"\b(?:they|he|she|my \w+) (?:want|wants|asked|asks|told|tells|make|makes|made|keeps?) me\b.*"
             r"\b(?:legal|allowed|fire me|fired)\b",
             # What to tell the people deciding their matter: "should i tell the judge im in school".
@@ -289,6 +295,7 @@ _LIVE = re.compile(
 """A matter going on now or coming ("my landlord is evicting me on friday"), not one gone through."""
 _QUOTED = re.compile(r"(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]{3,}\"|“[^”]{3,}”")
 """Quoted speech; an apostrophe inside a word ("i'm", "it's") opens or closes nothing."""
+_ASKER = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "us", "our", "it", "this", "that"})
 _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
 _THE_BOT = frozenset({"you", "u", "your", "ur", "bot", "chatbot", "this", "advisor"})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
@@ -305,6 +312,11 @@ _MOVING_ON = re.compile(
     r"turn into)\b"
 )
 """A job as where someone goes from the one talked about: "can they become paralegals later"."""
+_ROLE_AS_ADVISER = re.compile(
+    r"\b(?:answer|respond|reply|talk|speak|pretend|act) (?:like|as)\b|"
+    r"\bwould (?:\w+ ){1,3}(?:say|write|tell|do|recommend|suggest|advise|think|answer|handle|respond|reply)\b"
+)
+"""Asking what one of our roles would say or do, after a declined request: the same request in other words."""
 _CONTRAST = re.compile(r"\b(?:vs\.?|versus|compared?|comparison|difference|different|differ)\b")
 """Setting one thing against another: "vs paralegals?", "how is that different from a legal assistant"."""
 _MEANING_CANDIDATES = 12
@@ -543,6 +555,12 @@ class Matcher:
             or (not finding.roles and _CHOOSING_FOR_ME.search(cleaned.text) is not None)
         ):
             return non_answer(Kind.QUIZ, max(q.quiz, meaning_quiz or 0.0))
+        # "what else can you do" asks about the bot; "can you tell me what to do" asks it about their matter.
+        asks_about_the_bot = bool(_THE_BOT.intersection(finding.words)) and not _ASKER.intersection(finding.words)
+        if context.after_legal_advice and not asks_about_the_bot and not self._back_to_careers(q, cleaned.text):
+            # "so can he do that", "what are my options", "answer like a legal secretary would then": still the
+            # person's own matter, however it is worded.
+            return non_answer(Kind.LEGAL_ADVICE, max(q.legal, guess.margin if guess.kind == "legal_advice" else 0.0))
         meaning_help = self._meaning_intent(q, "help", named_ok=False)
         if (
             (guess.kind == "help" and not q.about_role)
@@ -567,10 +585,6 @@ class Matcher:
                     asked = self._rank(scores, (), meaning)[0].topic
                 return replace(non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence), topic=asked)
             return non_answer(Kind.OUT_OF_SCOPE, off_topic_confidence)
-        if context.after_legal_advice and not (
-            finding.roles or finding.named_group or q.names_a_job or self._back_to_careers(q)
-        ):
-            return non_answer(Kind.LEGAL_ADVICE, max(q.legal, guess.margin if guess.kind == "legal_advice" else 0.0))
 
         roles = finding.roles
         used_context = False
@@ -795,17 +809,22 @@ class Matcher:
             return max(q.legal, meaning_legal, guess.margin)
         return None
 
-    def _back_to_careers(self, q: _Question) -> bool:
-        """After a declined request, naming a role ("ok, what do paralegals make then") is how the person comes back
-        to careers; so is a question plainly about the job that says nothing of themselves ("fair enough. is it
-        stressful tho", "what about the pay"). "can he do that?" and "how much would i get back" go on with their
-        matter."""
+    def _back_to_careers(self, q: _Question, text: str) -> bool:
+        """After a declined request, naming a role ("ok, what do paralegals make then") or the job ("how much does
+        the job pay") is how the person comes back to careers, unless they ask what the role would say or do about
+        their matter ("what would a legal assistant write to the judge then"). So is a question plainly about the
+        job: "fair enough. is it stressful tho", or, said of themselves, "what certifications should i get". "can he
+        do that?" and "how much would i get back" go on with their matter."""
+        if q.finding.roles or q.finding.named_group or q.names_a_job:
+            return _ROLE_AS_ADVISER.search(text) is None
         meaning = q.meaning
-        return (
-            meaning is not None
-            and not _PERSONAL.intersection(q.finding.words)
-            and meaning.career() >= meaning.intent.get("legal_advice", 0.0) + self.thresholds.after_legal_career_margin
+        if meaning is None:
+            return False
+        t = self.thresholds
+        margin = (
+            t.after_legal_personal_margin if _PERSONAL.intersection(q.finding.words) else t.after_legal_career_margin
         )
+        return meaning.career() >= meaning.intent.get("legal_advice", 0.0) + margin
 
     def _asks_what_the_role_may_do(self, text: str) -> bool:
         """ "as a paralegal would i be allowed to help my own family with their immigration forms": what the

@@ -60,7 +60,7 @@ async def test_stored_documents_hold_only_ids_progress_and_context(
         assert len(documents) == 2
         for document in documents:
             assert set(document) == {"context", "quiz", "updated_at"}
-            assert set(document["context"]) == {"roles", "topic"}
+            assert set(document["context"]) == {"roles", "topic", "after_legal_advice"}
             assert set(document["quiz"]) == {"quiz_id", "position", "answers", "finished"}
             assert "weather" not in json.dumps(document) and "landlord" not in json.dumps(document)
 
