@@ -160,7 +160,7 @@ class Thresholds:
 
 _FOLLOW_UP_OPENERS = (
     *("and ", "what about", "how about", "how bout", "what bout", "also ", "ok and", "okay and", "so what about"),
-    "same for",
+    *("same for", "vs ", "vs.", "versus", "compared to", "compared with"),
 )
 _JOB_REFERENCE = re.compile(r"\b(?:the|that|this|these|those) (?:jobs?|roles?|careers?|positions?|field)\b")
 _COMPARING = re.compile(
@@ -328,6 +328,20 @@ _INTENT = "i:"
 def _asks_about_own_matter(text: str) -> bool:
     """Worded as asking what to do about a matter, or asking us to do legal work on it."""
     return _ADVICE_CUES.search(_QUOTED.sub(" ", text)) is not None or _ASKS_FOR_LEGAL_WORK.search(text) is not None
+
+
+def _goes_to_another_job(q: _Question) -> bool:
+    """ "how do i become a court reporter instead", in a conversation about legal secretaries: the other job is
+    where the person would go, so the question is about it ("do they work with court reporters" is not)."""
+    jobs = "|".join(re.escape(job) for job in q.finding.other_jobs)
+    return (
+        re.search(
+            rf"\b(?:become|becoming|be|being|switch(?:ing)? to|go(?:ing)? into|work(?:ing)? as|study(?:ing)? to be) "
+            rf"(?:an? )?(?:{jobs})s?\b|\b(?:{jobs})s? instead\b",
+            q.text,
+        )
+        is not None
+    )
 
 
 def _only_names_another_job(q: _Question) -> bool:
@@ -529,8 +543,17 @@ class Matcher:
         def threshold_for(roles: tuple[str, ...]) -> float:
             return t.answer_named if roles else t.answer
 
+        # "what else can you do" asks about the bot; "can you tell me what to do" asks it about their matter.
+        asks_about_the_bot = bool(_THE_BOT.intersection(finding.words)) and not _ASKER.intersection(finding.words)
+        own_matter_goes_on = context.after_legal_advice and not asks_about_the_bot
         # "how do i get started in that career" shares "get started" with help requests, but asks about a job.
-        if q.help >= t.sure_help and not q.about_role and not q.names_a_job and guess.kind != "quiz":
+        if (
+            q.help >= t.sure_help
+            and not q.about_role
+            and not q.names_a_job
+            and guess.kind != "quiz"
+            and not own_matter_goes_on
+        ):
             return non_answer(Kind.HELP, q.help)
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
@@ -555,9 +578,7 @@ class Matcher:
             or (not finding.roles and _CHOOSING_FOR_ME.search(cleaned.text) is not None)
         ):
             return non_answer(Kind.QUIZ, max(q.quiz, meaning_quiz or 0.0))
-        # "what else can you do" asks about the bot; "can you tell me what to do" asks it about their matter.
-        asks_about_the_bot = bool(_THE_BOT.intersection(finding.words)) and not _ASKER.intersection(finding.words)
-        if context.after_legal_advice and not asks_about_the_bot and not self._back_to_careers(q, cleaned.text):
+        if own_matter_goes_on and not self._back_to_careers(q, cleaned.text):
             # "so can he do that", "what are my options", "answer like a legal secretary would then": still the
             # person's own matter, however it is worded.
             return non_answer(Kind.LEGAL_ADVICE, max(q.legal, guess.margin if guess.kind == "legal_advice" else 0.0))
@@ -638,8 +659,10 @@ class Matcher:
             and finding.roles
             and context.roles
             and not set(finding.roles) & set(context.roles)
-            and best.topic == Topic.COMPARISON
-            and _CONTRAST.search(cleaned.text)
+            and (
+                (best.topic == Topic.COMPARISON and _CONTRAST.search(cleaned.text))
+                or cleaned.text.startswith(("vs ", "vs.", "versus", "compared to", "compared with"))
+            )
         ):
             # "vs paralegals?" after a question about legal secretaries sets the new role against the old one.
             roles = tuple(dict.fromkeys((*context.roles, *finding.roles)))
@@ -896,7 +919,7 @@ class Matcher:
                 not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
             ):
                 return max(meaning_out, 1.0 - meaning_career)
-        if q.finding.other_jobs and not follow_up:
+        if q.finding.other_jobs and (not follow_up or _goes_to_another_job(q)):
             return max(q.out_of_scope, 0.5)
         if _only_names_another_job(q):
             # "and what about lawyers?" after a question on paralegal pay: the same topic, for a job we do not cover.

@@ -202,3 +202,10 @@ async def test_coming_back_to_careers_after_a_declined_request(advisor: Advisor,
 )
 def test_research_on_ones_claim_and_made_up_exercises_about_ones_life_are_declined(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+async def test_a_declined_request_as_the_first_message_is_followed_too(advisor: Advisor):
+    assert await _say(advisor, "my sister took my car and wont give it back") is ReplyKind.LEGAL_ADVICE
+    # Words that usually ask what the bot can do ("what are my options") ask about the matter here.
+    assert await _say(advisor, "what are my options") is ReplyKind.LEGAL_ADVICE
+    assert await _say(advisor, "what else can you help with") is ReplyKind.HELP

@@ -131,3 +131,19 @@ def test_a_role_as_where_the_one_talked_about_goes_is_a_career_path_for_both(mat
     match = matcher.match(text, ConversationContext(("legal_assistant",), "duties"))
     assert match.kind is Kind.ANSWER and set(match.roles) == {"legal_assistant", "paralegal"}, match
     assert match.topic == "career_path"
+
+
+def test_vs_a_new_role_at_the_start_of_a_follow_up_compares_both(matcher: Matcher):
+    match = matcher.match(
+        "versus a paralegal, which would suit someone without a degree",
+        ConversationContext(("legal_secretary",), "overview"),
+    )
+    assert match.kind is Kind.ANSWER and set(match.roles) == {"legal_secretary", "paralegal"}
+    assert match.topic == "comparison"
+
+
+@pytest.mark.parametrize(
+    "text", ["what would it take to become a notary instead", "ok how do i go into being a court clerk"]
+)
+def test_another_job_as_where_the_person_would_go_is_off_topic_mid_conversation(matcher: Matcher, text: str):
+    assert matcher.match(text, ConversationContext(("legal_secretary",), "duties")).kind is Kind.OUT_OF_SCOPE, text
