@@ -205,7 +205,7 @@ _MAY_I_AT_WORK = re.compile(
 their immigration forms", "if im a paralegal and my friend asks about her lease am i allowed to help"): the rules of
 the job, not their own matter."""
 _ASKS_FOR_LEGAL_WORK = re.compile(
-    r"\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:help me )?"
+    r"(?:\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:help me )?|\bhelp me )"
     r"(?:draft|write|write up|review|look over|fill out|fill in|prepare|file|check|research|look up)\b"
     r"(?=.*\b(?:my|me|our|us)\b)"
     r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|claims?|"
@@ -808,8 +808,13 @@ class Matcher:
                 and (guess.margin < t.classifier_narrow_margin or not _PERSONAL.intersection(q.finding.words))
                 and meaning.career() >= meaning_legal + t.classifier_career_veto
             )
-            # ...nor, from someone speaking of themselves ("could i get in with only a GED"), a plainly career one.
-            and not (meaning is not None and meaning.career() >= meaning_legal + t.classifier_personal_career_veto)
+            # ...nor, from someone speaking of themselves ("could i get in with only a GED"), a plainly career one,
+            # or one plainly asking what the bot does ("my son is choosing a career, how can this bot help him").
+            and not (
+                meaning is not None
+                and max(meaning.career(), meaning.intent.get("help", 0.0))
+                >= meaning_legal + t.classifier_personal_career_veto
+            )
         )
         if (
             (

@@ -209,3 +209,8 @@ async def test_a_declined_request_as_the_first_message_is_followed_too(advisor: 
     # Words that usually ask what the bot can do ("what are my options") ask about the matter here.
     assert await _say(advisor, "what are my options") is ReplyKind.LEGAL_ADVICE
     assert await _say(advisor, "what else can you help with") is ReplyKind.HELP
+
+
+def test_help_me_fill_out_my_papers_is_asking_for_legal_work(matcher: Matcher):
+    text = "you know paralegal stuff, so help me fill out my small claims complaint against my old landlord"
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE

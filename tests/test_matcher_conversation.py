@@ -219,3 +219,10 @@ def test_asking_us_to_pick_a_job_for_them_starts_the_quiz(matcher: Matcher, text
 @pytest.mark.parametrize("text", ["hlep", "hepl", "hel", "Hlep!"])
 def test_help_mistyped_on_its_own_is_still_a_call_for_help(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.HELP, text
+
+
+@pytest.mark.parametrize(
+    "text", ["no idea what to type here lol", "my son is deciding on a career, how can this bot help him"]
+)
+def test_unsure_what_to_type_or_asking_for_ones_child_is_a_call_for_help(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.HELP, text
