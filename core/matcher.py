@@ -205,7 +205,8 @@ _MAY_I_AT_WORK = re.compile(
 their immigration forms", "if im a paralegal and my friend asks about her lease am i allowed to help"): the rules of
 the job, not their own matter."""
 _ASKS_FOR_LEGAL_WORK = re.compile(
-    r"(?:\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:help me )?|\bhelp me )"
+    r"(?:\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:as (?:a|an|my) (?:\w+ ){1,2})?(?:help me )?"
+    r"|\bhelp me )"
     r"(?:draft|write|write up|review|look over|fill out|fill in|prepare|file|check|research|look up)\b"
     r"(?=.*\b(?:my|me|our|us)\b)"
     r"(?=.*\b(?:wills?|trusts?|contracts?|leases?|agreements?|deeds?|motions?|petitions?|complaints?|affidavits?|claims?|"
@@ -254,6 +255,8 @@ _ADVICE_CUES = re.compile(
             r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
             r"\bwhat (?:should|do|can) i (?:say|tell|write) (?:to )?(?:the |my )?"
             r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
+            # Asking the bot to judge their matter: "can you tell me if my parents' will is valid".
+            r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b",
             # "the someone is me lmao": a case dressed up as a friend's or a class exercise.
             r"\b(?:the (?:someone|person|friend|client|student)|my friend) (?:is|was) (?:actually |really |just )?me\b",
             # "is my job allowed to pay me under minimum wage": someone in their life, not one of our jobs.

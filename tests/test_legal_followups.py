@@ -214,3 +214,19 @@ async def test_a_declined_request_as_the_first_message_is_followed_too(advisor: 
 def test_help_me_fill_out_my_papers_is_asking_for_legal_work(matcher: Matcher):
     text = "you know paralegal stuff, so help me fill out my small claims complaint against my old landlord"
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "could you as my legal assistant write up a lease for the room i rent out",
+        "before i apply to paralegal school, can you tell me if my landlord's late fee is even legal",
+    ],
+)
+def test_asking_the_bot_in_a_role_to_do_or_judge_ones_own_papers_is_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+def test_asking_the_bot_to_tell_whether_a_degree_counts_is_a_career_question(matcher: Matcher):
+    match = matcher.match("can you tell me if my business degree counts for paralegal jobs")
+    assert match.kind is Kind.ANSWER and match.roles == ("paralegal",)
