@@ -255,6 +255,10 @@ _ADVICE_CUES = re.compile(
             r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
             r"\bwhat (?:should|do|can) i (?:say|tell|write) (?:to )?(?:the |my )?"
             r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
+            # Someone in their life laid down the law, and they ask if it holds: "the firm says i cant keep copies of
+            # my briefs, are they right".
+            r"\b(?:says|said|claims?|claimed|told me|tells me|insists?) (?:that )?i (?:can'?t|cannot|have to|must|owe|"
+            r"am not allowed|'?m not allowed|im not allowed)\b.*\b(?:right|true|legal|allowed|correct|do that)\b",
             # Asking the bot to judge their matter: "can you tell me if my parents' will is valid".
             r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b",
             # "the someone is me lmao": a case dressed up as a friend's or a class exercise.

@@ -230,3 +230,19 @@ def test_asking_the_bot_in_a_role_to_do_or_judge_ones_own_papers_is_declined(mat
 def test_asking_the_bot_to_tell_whether_a_degree_counts_is_a_career_question(matcher: Matcher):
     match = matcher.match("can you tell me if my business degree counts for paralegal jobs")
     assert match.kind is Kind.ANSWER and match.roles == ("paralegal",)
+
+
+def test_asking_whether_what_someone_laid_down_holds_is_declined(matcher: Matcher):
+    text = "quit my legal assistant job and the office says i owe them for the certification course, are they right"
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my professor says i have to get certified to be a paralegal, is that true",
+        "my counselor told me i cant become a legal secretary without a degree, is that right",
+    ],
+)
+def test_checking_career_advice_someone_gave_is_answered(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.ANSWER, text
