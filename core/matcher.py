@@ -131,14 +131,14 @@ class Thresholds:
     """A request worded as asking what to do about a live matter is declined unless its meaning is this much
     nearer career phrasings than legal-advice examples."""
     background_career_margin: float = 0.10
+    """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
+    what does a family law paralegal do") is a career question when its last clause alone is this much nearer
+    career phrasings than legal-advice examples in meaning."""
     after_legal_career_margin: float = 0.15
     after_legal_personal_margin: float = 0.30
     """After a declined request, a question naming no role goes back to the job talked about only when it is this
     much nearer career phrasings than legal-advice examples in meaning; the personal margin when it speaks of the
     asker ("what certifications should i get" 0.54, "how much could i get" 0.21)."""
-    """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
-    what does a family law paralegal do") is a career question when its last clause alone is this much nearer
-    career phrasings than legal-advice examples in meaning."""
     semantic_words_veto: float = 0.15
     """Shared words alone do not decline a question whose meaning is this much nearer careers or off-topic
     examples than any legal-advice example."""
