@@ -237,7 +237,16 @@ class Student:
 
     async def ask(self, questions: list[str]) -> None:
         text = self.rng.choice(ODD_TEXTS) if self.rng.random() < 0.15 else self.rng.choice(questions)
-        await self.command("/career", text)
+        view = QuizView.of(button_values(await self.command("/career", text)))
+        if view.quiz_id is None:
+            return
+        # A question that asks for the quiz ("which job should i pick") shows the quiz in progress, or starts one.
+        if self.in_progress:
+            self.expect((view.quiz_id, view.position) == (self.quiz_id, self.position), "asking resumed elsewhere")
+        else:
+            self.expect(view.position == 0 and view.quiz_id != self.quiz_id, "asking did not start a new quiz at 1")
+            self.tally.started += 1
+            self.quiz_id, self.position, self.finished = view.quiz_id, 0, False
 
     async def browse(self) -> None:
         name = self.rng.choice(["/career-roles", "/career-compare", "/career"])
