@@ -235,7 +235,8 @@ _ADVICE_CUES = re.compile(
             r"|gonna (?:get sued|go to jail))\b",
             r"\bcould i (?:personally )?(?:be|get) (?:sued|arrested|charged|deported|evicted)\b",
             r"\b(?:do|does) (?:i|she|he|they|my \w+) have (?:a|an) (?:\w+ ){0,2}(?:case|claim)\b",
-            r"\bshould (?:i|we|she|he) (?:accept|sign|plead|settle|agree to|take the (?:plea|deal|settlement|offer))\b",
+            r"\bshould (?:i|we|she|he) (?:accept|sign|plead|settle|agree to|"
+            r"take (?:the|their|his|her|this|that) (?:\w+ ){0,2}(?:plea|deal|settlement|offer))\b",
             r"\bhow (?:do|can) (?:i|we) get (?:it|the|my|this|that) (?:\w+ ){0,3}"
             r"(?:dismissed|expunged|sealed|dropped|reduced)\b",
             r"\b(?:will|would|could) my (?:\w+ ){0,2}(?:benefits|visa|status|green card|unemployment|snap|medicaid)\b",
@@ -253,12 +254,19 @@ _ADVICE_CUES = re.compile(
             # What to tell the people deciding their matter: "should i tell the judge im in school".
             r"\b(?:(?:should|do|would|can) i|i should) (?:tell|say to|mention (?:it )?to|show|admit to) (?:the |my )?"
             r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
-            r"\bwhat (?:should|do|can) i (?:say|tell|write) (?:to )?(?:the |my )?"
+            r"\bwhat (?:(?:should|do|can) i|to) (?:say|tell|write) (?:to )?(?:the |my )?"
             r"(?:judge|court|police|cops?|officers?|landlord|prosecutor|da|immigration|uscis|insurance|adjuster)\b",
             # Someone in their life laid down the law, and they ask if it holds: "the firm says i cant keep copies of
             # my briefs, are they right".
             r"\b(?:says|said|claims?|claimed|told me|tells me|insists?) (?:that )?i (?:can'?t|cannot|have to|must|owe|"
             r"am not allowed|'?m not allowed|im not allowed)\b.*\b(?:right|true|legal|allowed|correct|do that)\b",
+            # Not knowing what to do about something that came to them: "i got a summons yesterday and dont know what
+            # to do with it", or comparing it to others: "do paralegals deal with cases like mine".
+            r"\b(?:don'?t|dont|do not|no idea) (?:know )?what to do (?:with|about) (?:it|this|that|them)\b",
+            r"\b(?:cases?|situations?|problems?) like mine\b",
+            # Their own standing at work: "they say i'm exempt, am i actually exempt?"
+            r"\bam i (?:actually |really |legally )?(?:exempt|misclassified|an independent contractor|"
+            r"entitled to|owed)\b",
             # Asking the bot to judge their matter: "can you tell me if my parents' will is valid".
             r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b",
             # "the someone is me lmao": a case dressed up as a friend's or a class exercise.

@@ -246,3 +246,25 @@ def test_asking_whether_what_someone_laid_down_holds_is_declined(matcher: Matche
 )
 def test_checking_career_advice_someone_gave_is_answered(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.ANSWER, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what do legal assistants do with a subpoena? one came to my house and i dont know what to do about it",
+        "are legal secretaries who handle situations like mine common? my ex took the car",
+        "im a paralegal and the firm calls me salaried so no overtime, am i really exempt",
+        "paralegals cant advise, fine, but should i take their second settlement offer",
+        "do paralegals help with traffic court, i have no clue what to say to the judge next week",
+    ],
+)
+def test_career_words_wrapped_around_ones_own_matter_are_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["are paralegals usually exempt from overtime", "what does a legal secretary do when a summons comes in"],
+)
+def test_the_same_subjects_about_the_job_stay_answered(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.ANSWER, text
