@@ -267,6 +267,12 @@ _ADVICE_CUES = re.compile(
             # Their own standing at work: "they say i'm exempt, am i actually exempt?"
             r"\bam i (?:actually |really |legally )?(?:exempt|misclassified|an independent contractor|"
             r"entitled to|owed)\b",
+            # Looking for someone to take on their matter: "where can i find a paralegal to help with my immigration
+            # papers" (not "do i need a paralegal certificate for my job").
+            r"\b(?:find|hire|get|recommend|need) (?:me )?(?:a|an) (?:good |cheap |free |local )?(?:\w+ )?"
+            r"(?:paralegal|legal assistant|legal secretary|lawyer|attorney)"
+            r"(?! (?:certificate|certification|degree|program|job|course|school|class|license|position|role))"
+            r"\b(?=.*\b(?:my|me|mine)\b)",
             # Asking the bot to judge their matter: "can you tell me if my parents' will is valid".
             r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b",
             # "the someone is me lmao": a case dressed up as a friend's or a class exercise.

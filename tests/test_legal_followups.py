@@ -268,3 +268,18 @@ def test_career_words_wrapped_around_ones_own_matter_are_declined(matcher: Match
 )
 def test_the_same_subjects_about_the_job_stay_answered(matcher: Matcher, text: str):
     assert matcher.match(text).kind is Kind.ANSWER, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how can i find a cheap paralegal to do my divorce forms",
+        "where can i find a legal assistant to help with my will",
+    ],
+)
+def test_looking_for_someone_to_take_on_ones_matter_is_declined(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+def test_looking_for_a_paralegal_job_or_credential_is_a_career_question(matcher: Matcher):
+    assert matcher.match("where do i get a paralegal certificate near me").kind is Kind.ANSWER
