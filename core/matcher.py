@@ -903,10 +903,11 @@ class Matcher:
             return False
         if _asks_about_own_matter(asked) or _OWN_MATTER.search(asked):
             return False
-        last = self._read(asked, ConversationContext())
-        if not (last.finding.roles or last.finding.named_group):
+        finding = self.roles.find(asked)
+        if not (finding.roles or finding.named_group):
             return False
-        meaning = last.meaning
+        # Only the meaning of the clause is needed, not its word scores or the classifier's call.
+        meaning = self._meaning(finding.rest, [w for w in expand_chat(finding.rest.split()) if w not in STOP_WORDS])
         if meaning is None:
             # Nothing but the role and small words: "what does a legal secretary do", "what is a paralegal".
             return asked.startswith(("what", "who"))
