@@ -207,7 +207,10 @@ class Advisor:
         if match.kind is Kind.HELP:
             return self._help(k, note=note, meta=meta)
         if match.kind is Kind.THANKS:
-            return Reply(ReplyKind.NOTICE, "You're welcome", (Section(texts.thanks),), note=note, meta=meta)
+            # Only the person who said thanks needs to see the reply, as with help.
+            return Reply(
+                ReplyKind.NOTICE, "You're welcome", (Section(texts.thanks),), ephemeral=True, note=note, meta=meta
+            )
         if match.kind is Kind.QUIZ:
             return Reply(ReplyKind.NOTICE, k.kb.quiz.title, meta=meta)
         if match.kind is Kind.CLARIFY:

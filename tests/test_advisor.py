@@ -160,6 +160,7 @@ async def test_a_message_that_only_thanks_gets_youre_welcome(advisor: Advisor):
         reply = await advisor.handle(req(text))
         assert reply.meta["kind"] == "thanks", text
         assert reply.sections[0].text == advisor.kb.texts.thanks
+        assert reply.ephemeral  # not posted to the whole channel
     # Thanks with a question in it is a question.
     reply = await advisor.handle(req("thanks! do paralegals need a degree?"))
     assert reply.kind is ReplyKind.ANSWER and reply.meta["topic"] == "education"
