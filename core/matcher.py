@@ -134,6 +134,9 @@ class Thresholds:
     """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
     what does a family law paralegal do") is a career question when its last clause alone is this much nearer
     career phrasings than legal-advice examples in meaning."""
+    added_question_legal_margin: float = 0.10
+    """A question of one's own added to a career question declines the message when the classifier says legal
+    advice and the added part alone is this much nearer legal-advice examples than career phrasings in meaning."""
     after_legal_career_margin: float = 0.15
     after_legal_personal_margin: float = 0.30
     """After a declined request, a question naming no role goes back to the job talked about only when it is this
@@ -198,7 +201,7 @@ _AS_THE_ROLE = re.compile(
 )
 _MAY_I_AT_WORK = re.compile(
     r"\b(?:(?:am|would|will) i (?:be )?(?:allowed|permitted|supposed)|may i|is it (?:ok|okay) for me|"
-    r"(?:would|could|will) i (?:get|be) in trouble|"
+    r"(?:am|would|could|will|can) i (?:going to |gonna )?(?:get|be) in (?:\w+ )?trouble|"
     r"i(?:'d| would| will)? be (?:allowed|permitted))\b"
 )
 """Someone asking what they could do in the job ("as a paralegal would i be allowed to help my own family fill out
@@ -213,6 +216,9 @@ _ASKS_FOR_LEGAL_WORK = re.compile(
     r"statute of limitations|"
     r"power of attorney|prenups?|demand letters?|court (?:forms?|papers?)|divorce papers?|custody papers?|appeals?|"
     r"summons|(?:bankruptcy|immigration|custody|divorce|tax) forms?)\b)"
+    # "paralegals draft stuff all the time so draft my response to my non compete letter": told to, not asked.
+    r"|(?:^|[,.;!?] |\b(?:so|then|now|pls|please|just|go) )(?:draft|write up|review|research|fill out|fill in|prepare|"
+    r"look over) (?:my|me an?|whether my|if my)\b"
     # "estate planning paralegals draft wills, so can you draft mine": the papers are named earlier.
     r"|\b(?:can|could|would|will) (?:you|u) (?:please |pls |just )?(?:draft|write|write up|review|fill out|prepare) "
     r"mine\b"
@@ -233,7 +239,11 @@ _ADVICE_CUES = re.compile(
             r"\b(?:am i|are we|is (?:she|he)|are they) (?:personally )?"
             r"(?:liable|in trouble|going to (?:jail|be sued|get sued|(?:be|get) in (?:\w+ )?trouble)"
             r"|gonna (?:get sued|go to jail))\b",
-            r"\bcould i (?:personally )?(?:be|get) (?:sued|arrested|charged|deported|evicted)\b",
+            r"\b(?:could|can|will|would) i (?:personally )?(?:be|get) (?:sued|arrested|charged|deported|evicted|"
+            r"fined|fired|in (?:\w+ )?trouble)\b",
+            r"\bam i (?:going to|gonna) (?:be |get )?(?:personally )?"
+            r"(?:liable|sued|charged|arrested|fired|in (?:\w+ )?trouble)\b",
+            r"\b(?:can|could|will|would) (?:they|he|she|the \w+|my \w+) sue me\b",
             r"\b(?:do|does) (?:i|she|he|they|my \w+) have (?:a|an) (?:\w+ ){0,2}(?:case|claim)\b",
             r"\bshould (?:i|we|she|he) (?:accept|sign|plead|settle|agree to|"
             r"take (?:the|their|his|her|this|that) (?:\w+ ){0,2}(?:plea|deal|settlement|offer))\b",
@@ -273,6 +283,32 @@ _ADVICE_CUES = re.compile(
             r"(?:paralegal|legal assistant|legal secretary|lawyer|attorney)"
             r"(?! (?:certificate|certification|degree|program|job|course|school|class|license|position|role))"
             r"\b(?=.*\b(?:my|me|mine)\b)",
+            # What a role would tell them: "what would a family law paralegal tell me to do".
+            r"\bwhat would (?:a|an|my|your|the) (?:\w+ ){0,3}"
+            r"(?:paralegal|legal secretary|legal assistant|lawyer|attorney)s? (?:tell|advise|recommend|suggest|say to) "
+            r"(?:me|us)\b",
+            # Acting on it: "can i speed it up", "how do i actually get it".
+            r"\b(?:can|could|how (?:can|do)) (?:i|we) (?:actually |even )?"
+            r"(?:speed (?:it|this|that) up|(?:speed up|delay|stop|fight|appeal|challenge|get out of|break|cancel|undo|"
+            r"reverse|contest|dispute|get|collect|recover) (?:it|this|that|them|back)\b(?! (?:certified|done)))",
+            # Someone to stand in for them: "can a paralegal come to court with me and talk to the judge for me".
+            r"\b(?:represent|come to court with|go to court (?:with|for)|talk to the judge for|speak for|appear for|"
+            r"stand in for) (?:me|us)\b",
+            r"\b(?:should i|would it be (?:wise|advisable|better|smart) (?:for me )?to|is it (?:better|smarter|wise) "
+            r"(?:for me )?to) (?:hire|retain|use|get|go with) (?:a|an)\b",
+            # Whether their papers hold: "is it even valid if a secretary sent it", "is the transfer valid".
+            r"\bis (?:it|this|that|the \w+|my \w+) (?:even |still |legally )?"
+            r"(?:valid|binding|enforceable)\b",
+            # "what should i do in response", "what do i do now".
+            r"\bwhat (?:should|do|can) (?:i|we) do"
+            r"(?: (?:now|next|in response|about (?:it|this|that)|here))?\s*(?:\?|$)",
+            # Papers that came to them: "the state sent me a letter saying im practicing law".
+            r"\b(?:sent|served|gave|mailed|handed) me (?:a|an|some) (?:\w+ ){0,2}(?:letter|notice|summons|subpoena|"
+            r"citation|ticket|papers)\b",
+            # Wanting out of it: "i signed one for a car and i want out of it"; "am i losing my license".
+            r"\bi (?:want|need|wanna) (?:to )?(?:get )?out of (?:it|this|that|my|the)\b",
+            r"\bi (?:want|need|wanna) to (?:sue|contest|appeal|dispute|fight (?:it|this|that|my|the|them|back))\b",
+            r"\bam i (?:going to |gonna )?(?:losing|lose|getting (?:kicked out|evicted|deported))\b",
             # Asking the bot to judge their matter: "can you tell me if my parents' will is valid".
             r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b",
             # "the someone is me lmao": a case dressed up as a friend's or a class exercise.
@@ -308,6 +344,9 @@ _ASKING = re.compile(
     r"(?:what|whats|how|can|could|should|would|will|is|am|are|do|does|did|which|who|where|when|why|pls|please|help)\b"
 )
 """A clause that asks something rather than tells it."""
+_QUESTION_BREAK = re.compile(r"[?.!;]+|\balso\b")
+_ADDED = re.compile(r"^(?:(?:and|but|also|ok|okay|so|plus|unrelated|totally|random|quick|question|q|btw|oh)\b[\s,:]*)+")
+"""Words that only join a second question to the first: "also unrelated but", "and btw"."""
 _LIVE = re.compile(
     r"\b(?:(?:is|are|am|im|i'm|was|were) (?:being |getting )?\w+ing|keeps?|wont|won't|will|going to|gonna|right now|"
     r"currently|still|tomorrow|tonight|next (?:week|month)|this (?:week|month)|"
@@ -579,6 +618,8 @@ class Matcher:
         # Safety first: anything that looks like a request for legal advice is declined, even when it also
         # resembles a career question.
         legal_confidence = self._legal_advice(q)
+        if legal_confidence is None and q.about_role:
+            legal_confidence = self._legal_question_added(cleaned.text)
         if legal_confidence is not None:
             return non_answer(Kind.LEGAL_ADVICE, legal_confidence)
         meaning_quiz = self._meaning_intent(q, "quiz", named_ok=finding.named_group)
@@ -858,6 +899,32 @@ class Matcher:
             return max(q.legal, meaning_legal, guess.margin)
         return None
 
+    def _legal_question_added(self, text: str) -> float | None:
+        """ "paralegal vs legal sec which is better? also can my boss fire me for going back to school": a career
+        question with a question about the asker's own matter added; the added one cannot be answered, so neither
+        is the message. Each later clause that asks something of the asker's own and names no role is judged on
+        its own, and only a clear call counts: a way of asking about one's matter, or the classifier and meaning
+        both saying legal advice."""
+        clauses = [c.strip() for c in _QUESTION_BREAK.split(text) if c.strip()]
+        for clause in clauses[1:]:
+            clause = _ADDED.sub("", clause)
+            if not (_ASKING.match(clause) and _OWN_THINGS.union({"i", "me"}).intersection(clause.split())):
+                continue
+            part = self._read(clause, ConversationContext())
+            if part.finding.roles or part.finding.named_group or part.meaning is None:
+                continue
+            meaning_legal = part.meaning.intent.get("legal_advice", 0.0)
+            if (
+                _asks_about_own_matter(clause)
+                or _OWN_STATUS.search(clause)
+                or (
+                    part.guess.kind == "legal_advice"
+                    and meaning_legal >= part.meaning.career() + self.thresholds.added_question_legal_margin
+                )
+            ):
+                return max(part.legal, meaning_legal)
+        return None
+
     def _back_to_careers(self, q: _Question, text: str) -> bool:
         """After a declined request, naming a role ("ok, what do paralegals make then") or the job ("how much does
         the job pay") is how the person comes back to careers, unless they ask what the role would say or do about
@@ -881,9 +948,12 @@ class Matcher:
         speaking = _AS_THE_ROLE.search(text)
         if speaking is None or not self.roles.find(speaking.group("after")).roles:
             return False
-        if _asks_about_own_matter(text) or _OWN_STATUS.search(text):
+        if _MAY_I_AT_WORK.search(text) is None or _NAMED_OWN_MATTER.search(text):
             return False
-        return _MAY_I_AT_WORK.search(text) is not None and not _NAMED_OWN_MATTER.search(text)
+        # The asking of leave ("would i get in trouble") is itself worded like asking about a matter; what else
+        # the message says decides.
+        rest = _MAY_I_AT_WORK.sub(" ", text)
+        return not (_asks_about_own_matter(rest) or _OWN_STATUS.search(rest))
 
     def _career_question_after_background(self, text: str) -> bool:
         """ "my paralegal helped me so much during my DUI case, what is a paralegal exactly": what the person went

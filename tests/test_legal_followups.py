@@ -283,3 +283,39 @@ def test_looking_for_someone_to_take_on_ones_matter_is_declined(matcher: Matcher
 
 def test_looking_for_a_paralegal_job_or_credential_is_a_career_question(matcher: Matcher):
     assert matcher.match("where do i get a paralegal certificate near me").kind is Kind.ANSWER
+
+
+# Five of these were answered before the cues for them were added ("What should I do?", "can the client sue me",
+# "what would a paralegal tell me to do about", "research whether my", "sent me a letter"); the others guard the rest.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my attorney's legal assistant told me the other side filed a motion. What should I do?",
+        "the paralegal at my lawyer's office said my case will take a year, can i speed it up",
+        "im a paralegal and i sent the wrong exhibit to the court, can the client sue me",
+        "my boss at the firm makes me notarize things i didnt witness, am i going to be in trouble as a legal sec",
+        "legal secretaries type up leases right? my landlord's office sent mine, is it even binding",
+        "whats the job like for family law paralegals? and what would a paralegal tell me to do about my custody",
+        "paralegals do legal research, so research whether my school can suspend me for a tiktok",
+        "how do i become a legal assistant? also unrelated but can my boss cut my hours for asking for a raise",
+        "do paralegals study contracts? i signed a gym contract and want out of it",
+        "since ur a paralegal bot am i losing my car if i miss a payment",
+        "the state bar sent me a letter saying my document prep service practices law, as a paralegal what do i do",
+        "would it be advisable for me to use an independent paralegal instead of an attorney for my divorce",
+    ],
+)
+def test_requests_naming_a_role_that_are_about_ones_own_matter(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "if im a paralegal and my boss tells me to sign his name, would i get in trouble",
+        "what does a paralegal do? can i do it part time?",
+        "i want to fight for people like a paralegal does, how do i start",
+        "how long is paralegal school? also is it hard to find a job after",
+    ],
+)
+def test_questions_about_the_job_in_the_same_shapes_are_answered(matcher: Matcher, text: str):
+    assert matcher.match(text).kind is Kind.ANSWER, text
