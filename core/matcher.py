@@ -1012,7 +1012,9 @@ class Matcher:
             career_words = q.career >= t.career_words and q.career >= q.out_of_scope + t.career_words_margin
             about_a_job = follow_up or career_words or q.names_a_job
             floor = t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0)
-            if meaning_career < floor or (
+            # ...but a follow-up in plainly career words ("and the outlook for them") stays with the conversation,
+            # however far the encoder puts a word like "outlook" from the phrasings.
+            if (meaning_career < floor and not (follow_up and career_words)) or (
                 not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
             ):
                 return max(meaning_out, 1.0 - meaning_career)

@@ -147,3 +147,10 @@ def test_vs_a_new_role_at_the_start_of_a_follow_up_compares_both(matcher: Matche
 )
 def test_another_job_as_where_the_person_would_go_is_off_topic_mid_conversation(matcher: Matcher, text: str):
     assert matcher.match(text, ConversationContext(("legal_secretary",), "duties")).kind is Kind.OUT_OF_SCOPE, text
+
+
+def test_a_follow_up_in_plain_career_words_is_not_sent_away_by_meaning(matcher: Matcher):
+    context = ConversationContext(("legal_assistant",), "duties")
+    match = matcher.match("and the outlook for them then", context)
+    assert match.kind is Kind.ANSWER and match.roles == ("legal_assistant",) and match.topic == "outlook"
+    assert matcher.match("and the weather for them?", context).kind is Kind.OUT_OF_SCOPE
