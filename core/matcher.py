@@ -1014,7 +1014,8 @@ class Matcher:
             floor = t.semantic_career_floor - (t.semantic_follow_up_slack if about_a_job else 0.0)
             # ...but a follow-up in plainly career words ("and the outlook for them") stays with the conversation,
             # however far the encoder puts a word like "outlook" from the phrasings.
-            if (meaning_career < floor and not (follow_up and career_words)) or (
+            follow_up_in_career_words = follow_up and q.career >= q.out_of_scope + t.career_words_margin
+            if (meaning_career < floor and not follow_up_in_career_words) or (
                 not about_a_job and meaning_out >= meaning_career + t.semantic_out_of_scope_margin
             ):
                 return max(meaning_out, 1.0 - meaning_career)
