@@ -58,18 +58,16 @@ KNOWN_DEV_LEGAL_ANSWER = (
 
 
 def test_frozen_test_split(reports):
-    """The frozen split, never tuned on. Four of the issue's targets are met and asserted as targets; the fifth is
-    not (see BENCHMARKS.md) and is asserted as a floor at the figure last measured, so any change that makes the
-    matcher worse on unseen questions fails here. Raise it; never lower it."""
+    """The frozen split, never tuned on: the issue's five targets, all met since the fourth session of 2026-11-29
+    (see BENCHMARKS.md), so any change that makes the matcher worse on unseen questions fails here."""
     report = reports["test"]
     print("\n[test]\n" + "\n".join(report.summary_lines()))
-    # Targets met (measured 94.7% right, 98.4% and 98.5% declined, 0% of legal-word questions declined).
+    # Measured: 95.1% right, 98.4% and 100% declined, 0 legal requests answered, 0% of legal-word questions declined.
     assert report.in_scope_accuracy >= 0.93
     assert report.out_of_scope_declined >= 0.95
     assert report.legal_declined >= 0.95
     assert report.legal_words_declined <= 0.05
-    # Floor (target: 0 answered). Measured: 1 answered.
-    assert report.legal_answered <= 1
+    assert report.legal_answered == 0
 
 
 async def test_fresh_held_out_questions(advisor):
