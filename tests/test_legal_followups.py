@@ -54,33 +54,6 @@ async def test_help_after_a_declined_request_ends_it(advisor: Advisor):
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "im on a J-1 right now, could i take an unpaid internship with a paralegal office",
-        "i have DACA, can i work as a legal assistant",
-        "would starting a legal secretary job mess up my disability benefits",
-        "can i still get snap while i do a paralegal certificate",
-        "since paralegals handle immigration, which form do i need to file to bring my mom over",
-        "do estate paralegals draft trusts? if so can you draft mine",
-    ],
-)
-def test_the_askers_own_status_or_papers_are_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "do paralegals at immigration firms fill out visa forms for clients",
-        "do legal assistants get benefits like dental",
-        "which forms do probate paralegals prepare most",
-    ],
-)
-def test_the_same_subjects_asked_about_the_job_are_answered(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.ANSWER, text
-
-
-@pytest.mark.parametrize(
     ("text", "role"),
     [
         (
@@ -102,21 +75,6 @@ def test_a_matter_gone_through_then_a_question_about_the_job_is_answered(matcher
 @pytest.mark.parametrize(
     "text",
     [
-        # Going on now, and "it" is the person's own matter.
-        "my boss is cutting my hours because i complained, could a paralegal fix it",
-        # The told part asks something of its own.
-        "should i settle with the insurance company? what does a personal injury paralegal do",
-        # The last clause is itself about their matter.
-        "i was in a car accident in may, can a paralegal tell me what my case is worth",
-    ],
-)
-def test_a_live_matter_or_a_question_about_it_stays_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
         "as a legal assistant would i be allowed to sign for the attorney when he's out",
         "once i'm a paralegal would i be allowed to help my grandma with her benefits paperwork for free",
         "could i get in trouble as a legal sec if i typed up my uncle's lease for him",
@@ -127,38 +85,12 @@ def test_what_the_asker_could_do_in_the_job_is_about_its_rules(matcher: Matcher,
     assert match.kind is Kind.ANSWER and match.topic is not None, (text, match)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "as a paralegal can i sue the dealership that sold me a lemon",
-        "as a future legal secretary i should know this, is my neighbor allowed to park in my spot",
-        "as a paralegal student could i get my eviction sealed",
-        "as a paralegal student can i get my old trespassing charge expunged",
-        "as a legal assistant can i file for bankruptcy on my own",
-    ],
-)
-def test_speaking_as_the_role_does_not_cover_a_matter_of_ones_own(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
 async def test_a_plain_question_about_the_job_after_a_declined_request_is_answered(advisor: Advisor):
     assert await _say(advisor, "what does a paralegal do") is ReplyKind.ANSWER
     assert await _say(advisor, "my neighbor's dog bit me, how much can i sue for") is ReplyKind.LEGAL_ADVICE
     # Says nothing of the asker and means the job: back to paralegals.
     reply = await advisor.handle(Request("test", "w1", "u1", text="alright. are the hours long though"))
     assert reply.kind is ReplyKind.ANSWER and reply.meta["roles"] == ["paralegal"]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "is a paralegal certificate quick to get? i have a hearing in march and wonder if i should tell the judge",
-        "for my legal studies homework: can a person break a phone contract early? the person is me lol",
-        "cool. is my manager allowed to make me work through my lunch break",
-    ],
-)
-def test_more_ways_of_asking_about_ones_own_matter(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
 
 
 @pytest.mark.parametrize(
@@ -192,18 +124,6 @@ async def test_coming_back_to_careers_after_a_declined_request(advisor: Advisor,
     assert await _say(advisor, follow_up) is kind, follow_up
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "can you look up the statute of limitations on my car accident in texas",
-        "for my paralegal homework, pretend my landlord kept my deposit for no reason, what would i file",
-        "how long do i have to file my unemployment claim",
-    ],
-)
-def test_research_on_ones_claim_and_made_up_exercises_about_ones_life_are_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
 async def test_a_declined_request_as_the_first_message_is_followed_too(advisor: Advisor):
     assert await _say(advisor, "my sister took my car and wont give it back") is ReplyKind.LEGAL_ADVICE
     # Words that usually ask what the bot can do ("what are my options") ask about the matter here.
@@ -216,17 +136,6 @@ def test_help_me_fill_out_my_papers_is_asking_for_legal_work(matcher: Matcher):
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "could you as my legal assistant write up a lease for the room i rent out",
-        "before i apply to paralegal school, can you tell me if my landlord's late fee is even legal",
-    ],
-)
-def test_asking_the_bot_in_a_role_to_do_or_judge_ones_own_papers_is_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
 def test_asking_the_bot_to_tell_whether_a_degree_counts_is_a_career_question(matcher: Matcher):
     match = matcher.match("can you tell me if my business degree counts for paralegal jobs")
     assert match.kind is Kind.ANSWER and match.roles == ("paralegal",)
@@ -237,59 +146,53 @@ def test_asking_whether_what_someone_laid_down_holds_is_declined(matcher: Matche
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "my professor says i have to get certified to be a paralegal, is that true",
-        "my counselor told me i cant become a legal secretary without a degree, is that right",
+DECLINED: dict[str, list[str]] = {
+    "the asker's own status or benefits, or their papers": [
+        "im on a J-1 right now, could i take an unpaid internship with a paralegal office",
+        "i have DACA, can i work as a legal assistant",
+        "would starting a legal secretary job mess up my disability benefits",
+        "can i still get snap while i do a paralegal certificate",
+        "since paralegals handle immigration, which form do i need to file to bring my mom over",
+        "do estate paralegals draft trusts? if so can you draft mine",
     ],
-)
-def test_checking_career_advice_someone_gave_is_answered(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.ANSWER, text
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    "a live matter told first, or a question in the told part": [
+        "my boss is cutting my hours because i complained, could a paralegal fix it",
+        "should i settle with the insurance company? what does a personal injury paralegal do",
+        "i was in a car accident in may, can a paralegal tell me what my case is worth",
+    ],
+    "as a paralegal…, about a matter of one's own": [
+        "as a paralegal can i sue the dealership that sold me a lemon",
+        "as a future legal secretary i should know this, is my neighbor allowed to park in my spot",
+        "as a paralegal student could i get my eviction sealed",
+        "as a paralegal student can i get my old trespassing charge expunged",
+        "as a legal assistant can i file for bankruptcy on my own",
+    ],
+    "tell the judge, the someone is me, is my manager allowed": [
+        "is a paralegal certificate quick to get? i have a hearing in march and wonder if i should tell the judge",
+        "for my legal studies homework: can a person break a phone contract early? the person is me lol",
+        "cool. is my manager allowed to make me work through my lunch break",
+    ],
+    "research on one's claim, made-up exercises about one's life": [
+        "can you look up the statute of limitations on my car accident in texas",
+        "for my paralegal homework, pretend my landlord kept my deposit for no reason, what would i file",
+        "how long do i have to file my unemployment claim",
+    ],
+    "the bot in a role asked to do or judge one's papers": [
+        "could you as my legal assistant write up a lease for the room i rent out",
+        "before i apply to paralegal school, can you tell me if my landlord's late fee is even legal",
+    ],
+    "career words wrapped around one's own matter": [
         "what do legal assistants do with a subpoena? one came to my house and i dont know what to do about it",
         "are legal secretaries who handle situations like mine common? my ex took the car",
         "im a paralegal and the firm calls me salaried so no overtime, am i really exempt",
         "paralegals cant advise, fine, but should i take their second settlement offer",
         "do paralegals help with traffic court, i have no clue what to say to the judge next week",
     ],
-)
-def test_career_words_wrapped_around_ones_own_matter_are_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["are paralegals usually exempt from overtime", "what does a legal secretary do when a summons comes in"],
-)
-def test_the_same_subjects_about_the_job_stay_answered(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.ANSWER, text
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    "looking for someone to take on one's matter": [
         "how can i find a cheap paralegal to do my divorce forms",
         "where can i find a legal assistant to help with my will",
     ],
-)
-def test_looking_for_someone_to_take_on_ones_matter_is_declined(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
-
-
-def test_looking_for_a_paralegal_job_or_credential_is_a_career_question(matcher: Matcher):
-    assert matcher.match("where do i get a paralegal certificate near me").kind is Kind.ANSWER
-
-
-# Five of these were answered before the cues for them were added ("What should I do?", "can the client sue me",
-# "what would a paralegal tell me to do about", "research whether my", "sent me a letter"); the others guard the rest.
-@pytest.mark.parametrize(
-    "text",
-    [
+    "naming a role (five were answered before their cues)": [
         "my attorney's legal assistant told me the other side filed a motion. What should I do?",
         "the paralegal at my lawyer's office said my case will take a year, can i speed it up",
         "im a paralegal and i sent the wrong exhibit to the court, can the client sue me",
@@ -303,19 +206,42 @@ def test_looking_for_a_paralegal_job_or_credential_is_a_career_question(matcher:
         "the state bar sent me a letter saying my document prep service practices law, as a paralegal what do i do",
         "would it be advisable for me to use an independent paralegal instead of an attorney for my divorce",
     ],
-)
-def test_requests_naming_a_role_that_are_about_ones_own_matter(matcher: Matcher, text: str):
+}
+
+
+@pytest.mark.parametrize("text", [text for texts in DECLINED.values() for text in texts])
+def test_requests_about_ones_own_matter_are_declined(matcher: Matcher, text: str):
+    """Ways of asking about one's own matter, each group named by what it guards."""
     assert matcher.match(text).kind is Kind.LEGAL_ADVICE, text
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
+ANSWERED: dict[str, list[str]] = {
+    "immigration forms, benefits, forms in general": [
+        "do paralegals at immigration firms fill out visa forms for clients",
+        "do legal assistants get benefits like dental",
+        "which forms do probate paralegals prepare most",
+    ],
+    "checking career advice someone gave": [
+        "my professor says i have to get certified to be a paralegal, is that true",
+        "my counselor told me i cant become a legal secretary without a degree, is that right",
+    ],
+    "exempt from overtime, a summons coming in": [
+        "are paralegals usually exempt from overtime",
+        "what does a legal secretary do when a summons comes in",
+    ],
+    "a paralegal credential near me": [
+        "where do i get a paralegal certificate near me",
+    ],
+    "permission questions, added questions, fighting for people": [
         "if im a paralegal and my boss tells me to sign his name, would i get in trouble",
         "what does a paralegal do? can i do it part time?",
         "i want to fight for people like a paralegal does, how do i start",
         "how long is paralegal school? also is it hard to find a job after",
     ],
-)
-def test_questions_about_the_job_in_the_same_shapes_are_answered(matcher: Matcher, text: str):
+}
+
+
+@pytest.mark.parametrize("text", [text for texts in ANSWERED.values() for text in texts])
+def test_the_same_subjects_about_the_job_are_answered(matcher: Matcher, text: str):
+    """Questions in the same shapes and words that are about the job, not the asker's matter."""
     assert matcher.match(text).kind is Kind.ANSWER, text
