@@ -357,6 +357,8 @@ _QUOTED = re.compile(r"(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]{3,}\"|“[^”]{3,}”")
 """Quoted speech; an apostrophe inside a word ("i'm", "it's") opens or closes nothing."""
 _ASKER = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "us", "our", "it", "this", "that"})
 _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
+_SELF = _OWN_THINGS | {"i", "me"}
+"""Words by which someone speaks of themselves and what is theirs."""
 _THE_BOT = frozenset({"you", "u", "your", "ur", "bot", "chatbot", "this", "advisor"})
 _PERSONAL = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "you", "your", "youre"})
 _FILLER = frozenset(
@@ -908,7 +910,7 @@ class Matcher:
         clauses = [c.strip() for c in _QUESTION_BREAK.split(text) if c.strip()]
         for clause in clauses[1:]:
             clause = _ADDED.sub("", clause)
-            if not (_ASKING.match(clause) and _OWN_THINGS.union({"i", "me"}).intersection(clause.split())):
+            if not (_ASKING.match(clause) and _SELF.intersection(clause.split())):
                 continue
             part = self._read(clause, ConversationContext())
             if part.finding.roles or part.finding.named_group or part.meaning is None:
