@@ -356,6 +356,8 @@ _LIVE = re.compile(
 _QUOTED = re.compile(r"(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]{3,}\"|“[^”]{3,}”")
 """Quoted speech; an apostrophe inside a word ("i'm", "it's") opens or closes nothing."""
 _ASKER = frozenset({"i", "me", "my", "mine", "myself", "im", "ive", "id", "us", "our", "it", "this", "that"})
+"""Words that point a question at the asker or their matter: "can you help me with it" is not a question about
+the bot, "what else can you help with" is."""
 _OWN_THINGS = frozenset({"my", "mine", "our", "ours", "myself"})
 _SELF = _OWN_THINGS | {"i", "me"}
 """Words by which someone speaks of themselves and what is theirs."""
