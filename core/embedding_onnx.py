@@ -17,7 +17,9 @@ Two graph flavours, chosen by ``fused``:
 ``quantized=True`` adds ONNX Runtime's dynamic int8 quantisation of the matrix products (weights int8, activations
 quantised per call): about four times faster again, but vectors move (cosine with the float vectors: mean 0.993,
 worst 0.978 on the reference texts), so it carries its own ``model_id`` and vectors cached for one are never mixed
-with the other's.
+with the other's. "Per call" is why the int8 encoder encodes one text per call: the activations' scale is taken
+over the whole batch, so a text encoded beside others would get a vector that depends on its neighbours, and the
+vectors in a cache (filled a few texts at a time as the knowledge base changes) would depend on its history.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -302,7 +305,9 @@ class OnnxSentenceEncoder(BatchEncoder):
             raise EmbeddingModelMissing(f"no model.safetensors in {model_dir}")
         self.dimensions = int(json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["hidden_size"])
         # Float graph: the NumPy encoder's id (same vectors to ~1e-6, so cached vectors are shared).
-        self.model_id = weights_fingerprint(weights_path) + ("-int8" if quantized else "")
+        # "-b1": int8 vectors encoded one text per call (see the module notes); caches of batched ones are not reused.
+        self.model_id = weights_fingerprint(weights_path) + ("-int8-b1" if quantized else "")
+        self.quantized = quantized
         self.path = ensure_model(model_dir, cache_dir, quantized, fused)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -321,6 +326,10 @@ class OnnxSentenceEncoder(BatchEncoder):
             self.path = ensure_model(model_dir, cache_dir, quantized, fused)
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = load_tokenizer(model_dir)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        # int8: one text per call, so that a text's vector is a function of the text alone.
+        return super().encode(texts, batch_size=1 if self.quantized else batch_size)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
