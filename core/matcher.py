@@ -134,7 +134,7 @@ class Thresholds:
     """A message that tells a past matter and then asks about one of our jobs ("i got through my own custody case,
     what does a family law paralegal do") is a career question when its last clause alone is this much nearer
     career phrasings than legal-advice examples in meaning."""
-    added_question_legal_margin: float = 0.10
+    added_question_legal_margin: float = 0.05
     """A question of one's own added to a career question declines the message when the classifier says legal
     advice and the added part alone is this much nearer legal-advice examples than career phrasings in meaning."""
     after_legal_career_margin: float = 0.15
@@ -309,8 +309,11 @@ _ADVICE_CUES = re.compile(
             r"\bi (?:want|need|wanna) (?:to )?(?:get )?out of (?:it|this|that|my|the)\b",
             r"\bi (?:want|need|wanna) to (?:sue|contest|appeal|dispute|fight (?:it|this|that|my|the|them|back))\b",
             r"\bam i (?:going to |gonna )?(?:losing|lose|getting (?:kicked out|evicted|deported))\b",
-            # Asking the bot to judge their matter: "can you tell me if my parents' will is valid".
-            r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b",
+            # Asking the bot to judge their matter: "can you tell me if my parents' will is valid" (not "if my
+            # business degree counts for paralegal jobs": their schooling is a career matter).
+            r"\b(?:can|could|would) (?:you|u) (?:please |pls )?(?:tell|let) me (?:know )?(?:if|whether) (?:my|our)\b"
+            r"(?! (?:\w+ ){0,2}(?:degree|diploma|certificate|certification|experience|gpa|grades|major|background|"
+            r"credits|classes|courses|resume|skills|job|career)s?\b)",
             # "the someone is me lmao": a case dressed up as a friend's or a class exercise.
             r"\b(?:the (?:someone|person|friend|client|student)|my friend) (?:is|was) (?:actually |really |just )?me\b",
             # "is my job allowed to pay me under minimum wage": someone in their life, not one of our jobs.
@@ -344,7 +347,13 @@ _ASKING = re.compile(
     r"(?:what|whats|how|can|could|should|would|will|is|am|are|do|does|did|which|who|where|when|why|pls|please|help)\b"
 )
 """A clause that asks something rather than tells it."""
-_QUESTION_BREAK = re.compile(r"[?.!;]+|\balso\b")
+_ASKS_INSIDE = re.compile(
+    r"\b(?:is (?:that|it|this)|can (?:they|he|she|i|we)|could (?:they|he|she|i)|do i|should i|am i|will i)\b"
+)
+"""...or asks it at its end: "my job is taking money out of my check, is that legal"."""
+_QUESTION_BREAK = re.compile(
+    r"[?.!;]+|\balso\b|\b(?:separate|unrelated|another|different|other|second) (?:question|q|thing)\b"
+)
 _ADDED = re.compile(r"^(?:(?:and|but|also|ok|okay|so|plus|unrelated|totally|random|quick|question|q|btw|oh)\b[\s,:]*)+")
 """Words that only join a second question to the first: "also unrelated but", "and btw"."""
 _LIVE = re.compile(
@@ -912,7 +921,7 @@ class Matcher:
         clauses = [c.strip() for c in _QUESTION_BREAK.split(text) if c.strip()]
         for clause in clauses[1:]:
             clause = _ADDED.sub("", clause)
-            if not (_ASKING.match(clause) and _SELF.intersection(clause.split())):
+            if not ((_ASKING.match(clause) or _ASKS_INSIDE.search(clause)) and _SELF.intersection(clause.split())):
                 continue
             part = self._read(clause, ConversationContext())
             if part.finding.roles or part.finding.named_group or part.meaning is None:
@@ -975,7 +984,8 @@ class Matcher:
         *told, (asked, _) = clauses
         if any(question or _ASKING.match(clause) or _LIVE.search(clause) for clause, question in told):
             return False
-        if _asks_about_own_matter(asked) or _OWN_MATTER.search(asked):
+        # "...is it ok if a paralegal does my application": the question asked is about something of theirs.
+        if _asks_about_own_matter(asked) or _OWN_MATTER.search(asked) or _OWN_THINGS.intersection(asked.split()):
             return False
         finding = self.roles.find(asked)
         if not (finding.roles or finding.named_group):

@@ -192,6 +192,10 @@ DECLINED: dict[str, list[str]] = {
         "how can i find a cheap paralegal to do my divorce forms",
         "where can i find a legal assistant to help with my will",
     ],
+    "a second question of one's own, or a question about something of theirs": [
+        "how much do paralegals make, and different question my roommate wont pay his half of the rent, is that ok",
+        "i cant pay for an attorney for my divorce, is it ok if a legal assistant files my papers",
+    ],
     "naming a role (five were answered before their cues)": [
         "my attorney's legal assistant told me the other side filed a motion. What should I do?",
         "the paralegal at my lawyer's office said my case will take a year, can i speed it up",
