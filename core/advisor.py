@@ -209,7 +209,7 @@ class Advisor:
         if match.kind is Kind.THANKS:
             # Only the person who said thanks needs to see the reply, as with help.
             return Reply(
-                ReplyKind.NOTICE, "You're welcome", (Section(texts.thanks),), ephemeral=True, note=note, meta=meta
+                ReplyKind.NOTICE, "Glad to help", (Section(texts.thanks),), ephemeral=True, note=note, meta=meta
             )
         if match.kind is Kind.QUIZ:
             return Reply(ReplyKind.NOTICE, k.kb.quiz.title, meta=meta)
