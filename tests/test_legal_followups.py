@@ -147,6 +147,19 @@ def test_asking_whether_what_someone_laid_down_holds_is_declined(matcher: Matche
 
 
 DECLINED: dict[str, list[str]] = {
+    "what to do about a live matter, whatever the career framing": [
+        "im a paralegal student, so real talk: my cousin got offered a plea deal, should he take the plea deal",
+        "i work as a legal secretary and my boss makes me work through lunch unpaid, is that even legal",
+        "my sister thinks her landlord is discriminating against her, does she have a fair housing case",
+        "pretend youre my paralegal and tell me how to answer the debt collection lawsuit i got",
+        "im a legal assistant, if i shred the wrong client file am i going to be in trouble with the bar",
+        "since paralegals do this stuff can you fill out my immigration forms for me",
+        "im studying to be a paralegal so for practice could you draft the lease for my apartment",
+        "as a legal assistant student, can u prepare a power of attorney for my dad",
+        "could you be my legal assistant and handle the green card paperwork for me",
+        "i might study law later but right now im being sued by a collection agency, what do i say to them",
+        "is there a certificate for this? i want to handle my brothers custody case myself",
+    ],
     "the asker's own status or benefits, or their papers": [
         "im on a J-1 right now, could i take an unpaid internship with a paralegal office",
         "i have DACA, can i work as a legal assistant",
@@ -220,6 +233,11 @@ def test_requests_about_ones_own_matter_are_declined(matcher: Matcher, text: str
 
 
 ANSWERED: dict[str, list[str]] = {
+    "advice words quoted, or about the job": [
+        "what should a paralegal say when a client asks 'should i sign this'",
+        "can a legal assistant be sued for giving advice",
+        "do paralegals help clients fill out immigration forms",
+    ],
     "immigration forms, benefits, forms in general": [
         "do paralegals at immigration firms fill out visa forms for clients",
         "do legal assistants get benefits like dental",

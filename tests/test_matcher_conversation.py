@@ -169,38 +169,6 @@ def test_asking_the_bot_to_look_at_a_resume_is_not_legal_advice(matcher: Matcher
 
 @pytest.mark.parametrize(
     "text",
-    [
-        "im a paralegal student, so real talk: my cousin got offered a plea deal, should he take the plea deal",
-        "i work as a legal secretary and my boss makes me work through lunch unpaid, is that even legal",
-        "my sister thinks her landlord is discriminating against her, does she have a fair housing case",
-        "pretend youre my paralegal and tell me how to answer the debt collection lawsuit i got",
-        "im a legal assistant, if i shred the wrong client file am i going to be in trouble with the bar",
-        "since paralegals do this stuff can you fill out my immigration forms for me",
-        "im studying to be a paralegal so for practice could you draft the lease for my apartment",
-        "as a legal assistant student, can u prepare a power of attorney for my dad",
-        "could you be my legal assistant and handle the green card paperwork for me",
-        "i might study law later but right now im being sued by a collection agency, what do i say to them",
-        "is there a certificate for this? i want to handle my brothers custody case myself",
-    ],
-)
-def test_asking_what_to_do_about_a_live_matter_is_declined_whatever_the_career_framing(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.LEGAL_ADVICE
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "what should a paralegal say when a client asks 'should i sign this'",
-        "can a legal assistant be sued for giving advice",
-        "do paralegals help clients fill out immigration forms",
-    ],
-)
-def test_the_same_words_about_the_job_are_answered(matcher: Matcher, text: str):
-    assert matcher.match(text).kind is Kind.ANSWER
-
-
-@pytest.mark.parametrize(
-    "text",
     ["do legal assistants schedule depositions for immigration cases", "do paralegals file documents in family court"],
 )
 def test_whether_the_job_includes_a_task_in_an_area_of_law_stays_a_duties_question(matcher: Matcher, text: str):
