@@ -162,7 +162,7 @@ class Advisor:
             context = ConversationContext(roles, match.topic.value if match.topic else None)
         elif match.kind is Kind.LEGAL_ADVICE and not session.context.after_legal_advice:
             context = replace(session.context, after_legal_advice=True)
-        elif match.kind in (Kind.HELP, Kind.QUIZ) and session.context.after_legal_advice:
+        elif match.kind is Kind.HELP and session.context.after_legal_advice:
             context = replace(session.context, after_legal_advice=False)
         if context is not None:
             remembered = context

@@ -653,7 +653,7 @@ class Matcher:
             or (not finding.roles and _CHOOSING_FOR_ME.search(cleaned.text) is not None)
         ):
             return non_answer(Kind.QUIZ, max(q.quiz, meaning_quiz or 0.0))
-        if own_matter_goes_on and not self._back_to_careers(q, cleaned.text):
+        if own_matter_goes_on and not self._back_to_careers(q):
             # "so can he do that", "what are my options", "answer like a legal secretary would then": still the
             # person's own matter, however it is worded.
             return non_answer(Kind.LEGAL_ADVICE, max(q.legal, guess.margin if guess.kind == "legal_advice" else 0.0))
@@ -938,14 +938,14 @@ class Matcher:
                 return max(part.legal, meaning_legal)
         return None
 
-    def _back_to_careers(self, q: _Question, text: str) -> bool:
+    def _back_to_careers(self, q: _Question) -> bool:
         """After a declined request, naming a role ("ok, what do paralegals make then") or the job ("how much does
         the job pay") is how the person comes back to careers, unless they ask what the role would say or do about
         their matter ("what would a legal assistant write to the judge then"). So is a question plainly about the
         job: "fair enough. is it stressful tho", or, said of themselves, "what certifications should i get". "can he
         do that?" and "how much would i get back" go on with their matter."""
         if q.finding.roles or q.finding.named_group or q.names_a_job:
-            return _ROLE_AS_ADVISER.search(text) is None
+            return _ROLE_AS_ADVISER.search(q.text) is None
         meaning = q.meaning
         if meaning is None:
             return False
